@@ -1,0 +1,140 @@
+"""Record → model inputs: images through the resolution strategy, text through the template.
+
+Each ``<image>`` placeholder expands to exactly as many image-token ids as the model will
+produce embeddings for that image (``ImageTokenCounter``, from the one accounting function).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from mmfw.data.formats.llava_json import Record, RecordError
+from mmfw.data.templates.base import ChatTemplate, Segment, Turn
+from mmfw.resolution.base import ResolutionStrategy
+from mmfw.resolution.layout import FeatureGrid, ImageLayout, count_image_tokens
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class ImageTokenCounter:
+    """Sequence positions an image takes: its embedding count, or a fixed number per image."""
+
+    grid: FeatureGrid
+    per_image: str | int = "layout"
+
+    def __call__(self, layout: ImageLayout) -> int:
+        if self.per_image == "layout":
+            return count_image_tokens(layout, self.grid)
+        return int(self.per_image)
+
+
+@dataclass
+class Sample:
+    """One tokenised sample; ``labels`` is None for generation prompts."""
+
+    input_ids: list[int]
+    labels: list[int] | None
+    images: list[torch.Tensor] = field(default_factory=list)
+    layouts: list[ImageLayout] = field(default_factory=list)
+    id: str = ""
+
+
+class SampleProcessor:
+    """Shared by training, evaluation and planning, so all three tokenise identically."""
+
+    def __init__(
+        self,
+        *,
+        tokenizer,
+        template: ChatTemplate,
+        strategy: ResolutionStrategy,
+        counter: ImageTokenCounter,
+        max_length: int,
+        image_token: str = "<image>",
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.template = template
+        self.strategy = strategy
+        self.counter = counter
+        self.max_length = max_length
+        self.image_token_id = tokenizer.convert_tokens_to_ids(image_token)
+        if self.image_token_id is None or self.image_token_id == tokenizer.unk_token_id:
+            raise ValueError(f"the tokenizer has no {image_token!r} token")
+        self.bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+
+    # -- images --------------------------------------------------------------------------------
+
+    @staticmethod
+    def open_images(paths: list[str], root: Path) -> list[Image.Image]:
+        images = []
+        for rel in paths:
+            path = root / rel
+            try:
+                with Image.open(path) as img:
+                    img.load()
+                    images.append(img)
+            except FileNotFoundError as e:
+                raise RecordError("missing_image", f"image {path} does not exist") from e
+            except (UnidentifiedImageError, OSError) as e:
+                raise RecordError("bad_image", f"image {path} cannot be decoded ({e})") from e
+        return images
+
+    def views(self, images: list[Image.Image]) -> tuple[list[torch.Tensor], list[ImageLayout]]:
+        pairs = [self.strategy(img, images_in_sample=len(images)) for img in images]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    # -- text ----------------------------------------------------------------------------------
+
+    def _encode(
+        self, segments: list[Segment], layouts: list[ImageLayout]
+    ) -> tuple[list[int], list[int]]:
+        ids, labels = list(self.bos), [IGNORE] * len(self.bos)
+        for seg in segments:
+            if not seg.text:
+                continue
+            piece = self.tokenizer(seg.text, add_special_tokens=False)["input_ids"]
+            ids += piece
+            labels += piece if seg.target else [IGNORE] * len(piece)
+        slots = [i for i, t in enumerate(ids) if t == self.image_token_id]
+        if len(slots) != len(layouts):
+            raise RecordError(
+                "placeholder_mismatch", f"{len(slots)} image placeholders for {len(layouts)} images"
+            )
+        out_ids, out_labels, start = [], [], 0
+        for slot, layout in zip(slots, layouts, strict=True):
+            out_ids += ids[start:slot] + [self.image_token_id] * self.counter(layout)
+            out_labels += labels[start:slot] + [IGNORE] * self.counter(layout)
+            start = slot + 1
+        return out_ids + ids[start:], out_labels + labels[start:]
+
+    def training_sample(self, record: Record, image_root: Path) -> Sample:
+        """Tokenised training sample; raises RecordError (with a reason) for unusable records."""
+        images = self.open_images(record.images, image_root)
+        pixels, layouts = self.views(images)
+        try:
+            segments = self.template.render(record.turns)
+        except ValueError as e:
+            raise RecordError("template", str(e)) from e
+        ids, labels = self._encode(segments, layouts)
+        if len(ids) > self.max_length:
+            last_image = max((i for i, t in enumerate(ids) if t == self.image_token_id), default=-1)
+            if last_image >= self.max_length:
+                raise RecordError(
+                    "too_long",
+                    f"{len(ids)} tokens, image tokens beyond max_length={self.max_length}",
+                )
+            ids, labels = ids[: self.max_length], labels[: self.max_length]
+        if all(label == IGNORE for label in labels):
+            raise RecordError("no_target", "no answer tokens left to train on")
+        return Sample(ids, labels, pixels, layouts, record.id)
+
+    def prompt_sample(self, turns: list[Turn], images: list[Image.Image]) -> Sample:
+        """Tokenised generation prompt (ends where the assistant's answer starts)."""
+        pixels, layouts = self.views(images)
+        ids, _ = self._encode(self.template.prompt(turns), layouts)
+        return Sample(ids, None, pixels, layouts)

@@ -1,0 +1,271 @@
+"""The "magnifier" task: a small object in a larger cluttered canvas, and a question about it.
+
+Written in the LLaVA conversation JSON format (train/val/test) plus a multiple-choice test set
+in VLMEvalKit TSV format (``test_mc.tsv``), so the same readers serve real and synthetic data.
+How small the object is relative to the canvas decides which resolution strategies can see it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from mmfw.eval.protocols.multiple_choice import LETTERS, format_multiple_choice
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (50, 80, 230),
+    "yellow": (235, 215, 40),
+    "purple": (150, 60, 190),
+    "orange": (245, 140, 30),
+    "cyan": (40, 200, 210),
+    "pink": (240, 120, 190),
+}
+SHAPES = ("square", "circle", "triangle", "cross")
+PATTERNS = ("horizontal stripes", "vertical stripes", "checkerboard", "diagonal stripes")
+ATTRIBUTES = ("colour", "shape", "pattern")
+QUESTIONS = {
+    "colour": "What colour is the small object?",
+    "shape": "What shape is the small object?",
+    "pattern": "What pattern is on the small square?",
+}
+SPLITS = ("train", "val", "test")
+
+
+class MagnifierGenerator:
+    """Deterministic generator of the magnifier task (same keys + seed → same files).
+
+    Yaml keys:
+      canvas: side of the square image in pixels.
+      object_size: side of the target object in pixels (the "needle").
+      attribute: what the question asks: colour | shape | pattern. Colour survives area
+        downsampling; pattern (two-colour texture with equal means) does not.
+      colours: colour names to draw the target from (also the answers for ``colour``).
+      shapes: target shapes (answers for ``shape``; ``pattern`` always uses squares).
+      clutter: number of large, muted distractor shapes.
+      clutter_size: [min, max] side of distractors in pixels.
+      noise: standard deviation of per-pixel Gaussian noise.
+      background_jitter: ± per-channel jitter of the gray background per image.
+      num_train, num_val, num_test: samples per split.
+      mc_fraction: share of training samples asked as multiple choice (answer = a letter);
+        the rest are open questions (answer = the word).
+      num_options: options per multiple-choice question.
+      shuffle_options: list the options in random order (the model must match the answer to
+        its letter); false keeps the order of the answer list, so each answer has a fixed letter.
+      seed: base random seed.
+    """
+
+    def __init__(
+        self,
+        *,
+        canvas: int = 64,
+        object_size: int = 6,
+        attribute: str = "colour",
+        colours: list[str] | tuple[str, ...] = ("red", "green", "blue", "yellow"),
+        shapes: list[str] | tuple[str, ...] = ("square",),
+        clutter: int = 3,
+        clutter_size: list[int] | tuple[int, int] = (10, 20),
+        noise: float = 8.0,
+        background_jitter: int = 0,
+        num_train: int = 4000,
+        num_val: int = 200,
+        num_test: int = 200,
+        mc_fraction: float = 0.5,
+        num_options: int = 4,
+        shuffle_options: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if attribute not in ATTRIBUTES:
+            raise ValueError(f"synthetic.attribute={attribute!r} is not one of {ATTRIBUTES}")
+        unknown = [c for c in colours if c not in COLOURS]
+        if unknown:
+            raise ValueError(f"synthetic.colours has unknown {unknown}; known: {sorted(COLOURS)}")
+        bad_shapes = [s for s in shapes if s not in SHAPES]
+        if bad_shapes:
+            raise ValueError(f"synthetic.shapes has unknown {bad_shapes}; known: {SHAPES}")
+        if not 1 <= object_size <= canvas:
+            raise ValueError(f"synthetic.object_size={object_size} must be in [1, canvas={canvas}]")
+        answers = self._answers_for(attribute, list(colours), list(shapes))
+        if not 2 <= num_options <= min(len(answers), len(LETTERS)):
+            raise ValueError(
+                f"synthetic.num_options={num_options} needs 2..{min(len(answers), len(LETTERS))} "
+                f"answers for attribute {attribute!r}"
+            )
+        self.params: dict[str, Any] = {
+            "canvas": canvas,
+            "object_size": object_size,
+            "attribute": attribute,
+            "colours": list(colours),
+            "shapes": list(shapes),
+            "clutter": clutter,
+            "clutter_size": list(clutter_size),
+            "noise": float(noise),
+            "background_jitter": background_jitter,
+            "num_train": num_train,
+            "num_val": num_val,
+            "num_test": num_test,
+            "mc_fraction": float(mc_fraction),
+            "num_options": num_options,
+            "shuffle_options": bool(shuffle_options),
+            "seed": seed,
+        }
+        self.answers = answers
+
+    @staticmethod
+    def _answers_for(attribute: str, colours: list[str], shapes: list[str]) -> list[str]:
+        return {"colour": colours, "shape": shapes, "pattern": list(PATTERNS)}[attribute]
+
+    @property
+    def name(self) -> str:
+        return "magnifier"
+
+    @property
+    def chance(self) -> float:
+        """Accuracy of a uniform guess on the multiple-choice test set."""
+        return 1.0 / self.params["num_options"]
+
+    # -- drawing -------------------------------------------------------------------------------
+
+    def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        p = self.params
+        side = p["canvas"]
+        base = 128 + rng.integers(-p["background_jitter"], p["background_jitter"] + 1, size=3)
+        img = np.empty((side, side, 3), dtype=np.float32)
+        img[:] = base
+        lo, hi = p["clutter_size"]
+        for _ in range(p["clutter"]):
+            size = int(rng.integers(lo, hi + 1))
+            colour = np.array(COLOURS[p["colours"][rng.integers(len(p["colours"]))]], np.float32)
+            muted = 0.35 * colour + 0.65 * base  # large and desaturated: not the target
+            shape = SHAPES[rng.integers(len(SHAPES))]
+            self._paste(img, _shape_mask(shape, size), muted, rng)
+        size = p["object_size"]
+        colour_name = p["colours"][rng.integers(len(p["colours"]))]
+        colour = np.array(COLOURS[colour_name], np.float32)
+        if p["attribute"] == "pattern":
+            answer = PATTERNS[rng.integers(len(PATTERNS))]
+            texture = _pattern(answer, size)[..., None]
+            patch = texture * colour + (1 - texture) * 255.0
+            self._paste(img, np.ones((size, size), bool), patch, rng)
+        else:
+            shape = p["shapes"][rng.integers(len(p["shapes"]))]
+            self._paste(img, _shape_mask(shape, size), colour, rng)
+            answer = colour_name if p["attribute"] == "colour" else shape
+        img += rng.normal(0.0, p["noise"], size=img.shape)
+        return np.clip(img, 0, 255).round().astype(np.uint8), answer
+
+    @staticmethod
+    def _paste(
+        img: np.ndarray, mask: np.ndarray, value: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        h, w = mask.shape
+        top = int(rng.integers(0, img.shape[0] - h + 1))
+        left = int(rng.integers(0, img.shape[1] - w + 1))
+        region = img[top : top + h, left : left + w]
+        fill = np.broadcast_to(value, region.shape)
+        region[mask] = fill[mask]
+
+    def _options(self, answer: str, rng: np.random.Generator) -> list[str]:
+        others = [a for a in self.answers if a != answer]
+        picked = list(rng.choice(others, size=self.params["num_options"] - 1, replace=False))
+        options = [answer, *picked]
+        if self.params["shuffle_options"]:
+            rng.shuffle(options)
+        else:
+            options.sort(key=self.answers.index)
+        return [str(o) for o in options]
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def generate(self, out_dir: str | Path) -> None:
+        """Write images/, train.json, val.json, test.json, test_mc.tsv and meta.json."""
+        out = Path(out_dir)
+        question = QUESTIONS[self.params["attribute"]]
+        for split_id, split in enumerate(SPLITS):
+            rng = np.random.default_rng([self.params["seed"], split_id])
+            n = self.params[f"num_{split}"]
+            (out / "images" / split).mkdir(parents=True, exist_ok=True)
+            records, mc_rows = [], []
+            for i in range(n):
+                pixels, answer = self._draw(rng)
+                rel = f"images/{split}/{i:06d}.png"
+                Image.fromarray(pixels).save(out / rel)
+                as_mc = split != "train" or rng.random() < self.params["mc_fraction"]
+                options = self._options(answer, rng) if as_mc else []
+                if as_mc:
+                    text = format_multiple_choice(question, options)
+                    reply = LETTERS[options.index(answer)]
+                else:
+                    text, reply = question, answer
+                records.append(
+                    {
+                        "id": f"{split}-{i:06d}",
+                        "image": rel,
+                        "conversations": [
+                            {"from": "human", "value": f"<image>\n{text}"},
+                            {"from": "gpt", "value": reply},
+                        ],
+                    }
+                )
+                if split == "test":
+                    row = {
+                        "index": i,
+                        "question": question,
+                        "answer": LETTERS[options.index(answer)],
+                    }
+                    row.update({LETTERS[k]: o for k, o in enumerate(options)})
+                    row.update({"image_path": rel, "category": self.params["attribute"]})
+                    mc_rows.append(row)
+            (out / f"{split}.json").write_text(json.dumps(records, indent=0))
+            if mc_rows:
+                letters = list(LETTERS[: self.params["num_options"]])
+                _write_tsv(out / "test_mc.tsv", mc_rows, letters)
+        meta = {
+            "generator": "magnifier",
+            "params": self.params,
+            "answers": self.answers,
+            "chance": self.chance,
+        }
+        (out / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def _write_tsv(path: Path, rows: list[dict], letters: list[str]) -> None:
+    fields = ["index", "question", *letters, "answer", "image_path", "category"]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _shape_mask(shape: str, size: int) -> np.ndarray:
+    """Boolean ``size × size`` mask of a filled shape."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    c = size / 2.0
+    if shape == "square":
+        return np.ones((size, size), bool)
+    if shape == "circle":
+        return (yy - c) ** 2 + (xx - c) ** 2 <= c**2
+    if shape == "triangle":
+        return np.abs(xx - c) <= yy / 2.0
+    if shape == "cross":
+        arm = max(1.0, size / 6.0)
+        return (np.abs(xx - c) <= arm) | (np.abs(yy - c) <= arm)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def _pattern(name: str, size: int) -> np.ndarray:
+    """``size × size`` texture in {0, 1} with mean ½ (so downsampling averages it away)."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    if name == "horizontal stripes":
+        return (yy % 2).astype(np.float32)
+    if name == "vertical stripes":
+        return (xx % 2).astype(np.float32)
+    if name == "checkerboard":
+        return ((xx + yy) % 2).astype(np.float32)
+    return (((xx + yy) // 2) % 2).astype(np.float32)

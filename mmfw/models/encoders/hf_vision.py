@@ -1,0 +1,85 @@
+"""Hugging Face vision towers (CLIPVisionModel, SiglipVisionModel, ...) as mmfw encoders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from hydra.utils import get_class
+
+from mmfw.models.encoders.base import VisionEncoder
+from mmfw.models.hf_loading import resolve_dtype
+
+
+class HFVisionEncoder(VisionEncoder):
+    """A ``transformers`` vision model; features from one hidden layer, CLS optionally dropped.
+
+    Yaml keys:
+      model_class: the transformers class, e.g. ``transformers.CLIPVisionModel`` or
+        ``transformers.SiglipVisionModel``; its ``config_class`` builds ``config``.
+      pretrained: local path or hub id of weights (``from_pretrained``); null builds a
+        randomly initialised model from ``config``.
+      config: keyword arguments of the model config (ignored when ``pretrained`` is set).
+      pretrained_overrides: config attributes to change when loading ``pretrained`` (e.g.
+        ``vision_use_head: false`` drops SigLIP's unused pooling head).
+      select_layer: index into ``hidden_states`` (-2 = penultimate layer, as LLaVA).
+      drop_cls: drop the leading CLS token (CLIP has one; SigLIP has none: set false).
+      image_mean, image_std: per-channel normalisation the weights were trained with.
+      attn_implementation: sdpa | eager | flash_attention_2.
+      dtype: float32 | bfloat16 | float16.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_class: str,
+        pretrained: str | None = None,
+        config: dict[str, Any] | None = None,
+        pretrained_overrides: dict[str, Any] | None = None,
+        select_layer: int = -2,
+        drop_cls: bool = True,
+        image_mean: list[float],
+        image_std: list[float],
+        attn_implementation: str = "sdpa",
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(image_mean=image_mean, image_std=image_std)
+        cls = get_class(model_class)
+        torch_dtype = resolve_dtype(dtype, "encoder.dtype")
+        if pretrained:
+            self.model = cls.from_pretrained(
+                pretrained,
+                attn_implementation=attn_implementation,
+                dtype=torch_dtype,
+                **dict(pretrained_overrides or {}),
+            )
+        else:
+            hf_config = cls.config_class(**dict(config or {}))
+            self.model = cls._from_config(
+                hf_config, attn_implementation=attn_implementation, dtype=torch_dtype
+            )
+        cfg = self.model.config
+        self.out_dim = int(cfg.hidden_size)
+        self.patch_size = int(cfg.patch_size)
+        self.image_size = int(cfg.image_size)
+        tower = getattr(self.model, "vision_model", self.model)
+        self.has_cls = hasattr(tower.embeddings, "class_embedding")
+        if drop_cls and not self.has_cls:
+            raise ValueError(
+                f"encoder.drop_cls=true but {cls.__name__} has no CLS token: set encoder.drop_cls=false"
+            )
+        self.drop_cls = drop_cls
+        num_layers = int(cfg.num_hidden_layers)
+        if not -(num_layers + 1) <= select_layer <= num_layers:
+            raise ValueError(
+                f"encoder.select_layer={select_layer} is outside the {num_layers + 1} hidden states"
+            )
+        self.select_layer = select_layer
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        interpolate = tuple(x.shape[-2:]) != (self.image_size, self.image_size)
+        out = self.model(
+            pixel_values=x, output_hidden_states=True, interpolate_pos_encoding=interpolate
+        )
+        feats = out.hidden_states[self.select_layer]
+        return feats[:, 1:] if (self.has_cls and self.drop_cls) else feats

@@ -1,0 +1,13 @@
+"""Small helpers shared by the Hugging Face-backed modules."""
+
+from __future__ import annotations
+
+import torch
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_dtype(name: str, key: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ValueError(f"{key}={name!r} is not one of {sorted(DTYPES)}")
+    return DTYPES[name]

@@ -1,0 +1,56 @@
+"""Any Hugging Face causal LM, built from a config (tiny / random) or loaded from weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
+
+from mmfw.models.hf_loading import resolve_dtype
+
+
+def build_causal_lm(
+    *,
+    vocab_size: int,
+    pretrained: str | None = None,
+    model_type: str = "llama",
+    config: dict[str, Any] | None = None,
+    attn_implementation: str = "sdpa",
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+) -> PreTrainedModel:
+    """An ``AutoModelForCausalLM``.
+
+    Yaml keys:
+      pretrained: local path or hub id; null builds from ``model_type`` + ``config``.
+      model_type: a transformers model type (llama, qwen2, internlm2 via remote code,
+        persimmon, ...), used only without ``pretrained``.
+      config: keyword arguments of that model's config (hidden_size, num_hidden_layers, ...).
+      attn_implementation: sdpa (CPU and GPU) | eager | flash_attention_2 (GPU, needs the
+        ``gpu`` extra).
+      dtype: float32 | bfloat16 | float16.
+      trust_remote_code: allow the checkpoint's own Python code (off unless you trust it).
+
+    ``vocab_size`` is wired from the tokenizer: a model built from config gets exactly the
+    tokenizer's size; a pretrained model is resized when the tokenizer gained tokens.
+    """
+    torch_dtype = resolve_dtype(dtype, "llm.dtype")
+    if pretrained:
+        model = AutoModelForCausalLM.from_pretrained(
+            pretrained,
+            attn_implementation=attn_implementation,
+            dtype=torch_dtype,
+            trust_remote_code=trust_remote_code,
+        )
+        if model.get_input_embeddings().num_embeddings < vocab_size:
+            model.resize_token_embeddings(vocab_size)
+        return model
+    if config and "vocab_size" in config:
+        raise ValueError("llm.config.vocab_size is wired from the tokenizer: remove the key")
+    hf_config = AutoConfig.for_model(model_type, **dict(config or {}), vocab_size=vocab_size)
+    return AutoModelForCausalLM.from_config(
+        hf_config,
+        attn_implementation=attn_implementation,
+        dtype=torch_dtype,
+        trust_remote_code=trust_remote_code,
+    )

@@ -1,0 +1,176 @@
+"""The vision-language model: encoder → connector → layout assembly → fusion → LLM."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from mmfw.models.connectors.base import Connector
+from mmfw.models.encoders.base import VisionEncoder
+from mmfw.models.fusion.base import Fusion
+from mmfw.resolution.layout import (
+    FeatureGrid,
+    ImageLayout,
+    Separator,
+    count_image_tokens,
+    part_shape,
+    unpadded_hw,
+)
+
+
+class VisionLanguageModel(nn.Module):
+    """A plain ``nn.Module`` (no Lightning): tests and exports build it directly.
+
+    ``newline`` / ``separator`` create the learnable embeddings that layouts may ask for
+    (one after each row of a token map; one between parts).
+    """
+
+    def __init__(
+        self,
+        *,
+        encoder: VisionEncoder,
+        connector: Connector,
+        fusion: Fusion,
+        llm: PreTrainedModel,
+        image_token_id: int,
+        newline: bool = False,
+        separator: bool = False,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.connector = connector
+        self.fusion = fusion
+        self.llm = llm
+        self.image_token_id = int(image_token_id)
+        self.hidden_size = int(llm.config.hidden_size)
+        std = self.hidden_size**-0.5
+        self.image_newline = nn.Parameter(torch.randn(self.hidden_size) * std) if newline else None
+        self.image_separator = (
+            nn.Parameter(torch.randn(self.hidden_size) * std) if separator else None
+        )
+
+    @property
+    def feature_grid(self) -> FeatureGrid:
+        """Pixel view size → token grid; shared with the data pipeline (it is picklable)."""
+        return FeatureGrid(
+            patch=self.encoder.patch_size,
+            merge=self.connector.merge,
+            fixed=self.connector.fixed_grid,
+        )
+
+    def encode_images(
+        self, images: list[torch.Tensor], layouts: list[ImageLayout]
+    ) -> list[torch.Tensor]:
+        """One (tokens, hidden) tensor per image, exactly ``count_image_tokens`` long."""
+        if not images:
+            return []
+        view_feats = self._encode_views(images)
+        grid = self.feature_grid
+        out = []
+        for feats, layout in zip(view_feats, layouts, strict=True):
+            embeds = self._assemble(feats, layout, grid)
+            expected = count_image_tokens(layout, grid)
+            if embeds.shape[0] != expected:
+                raise AssertionError(
+                    f"image of size {layout.image_size} produced {embeds.shape[0]} embeddings, "
+                    f"the token accounting says {expected}"
+                )
+            out.append(embeds)
+        return out
+
+    def _encode_views(self, images: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Run encoder + connector over all views, batched by view size; split per image."""
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, views in enumerate(images):
+            by_size.setdefault(tuple(views.shape[-2:]), []).append(i)
+        result: list[torch.Tensor | None] = [None] * len(images)
+        for hw, idx in by_size.items():
+            pixels = torch.cat([images[i] for i in idx])
+            tokens = self.encoder(pixels)
+            grid = (hw[0] // self.encoder.patch_size, hw[1] // self.encoder.patch_size)
+            tokens = self.connector(tokens, grid)
+            for i, chunk in zip(idx, tokens.split([images[i].shape[0] for i in idx]), strict=True):
+                result[i] = chunk
+        return result  # type: ignore[return-value]
+
+    def _assemble(
+        self, feats: torch.Tensor, layout: ImageLayout, grid: FeatureGrid
+    ) -> torch.Tensor:
+        """Arrange one image's view tokens (V, n, d) into its token sequence."""
+        fh, fw = grid(layout.view_hw)
+        pieces = []
+        for part in layout.parts:
+            if isinstance(part, Separator):
+                pieces.append(self._slot(self.image_separator, "separator"))
+                continue
+            maps = feats[part.views].view(part.rows, part.cols, fh, fw, -1)
+            stitched = maps.permute(0, 2, 1, 3, 4).reshape(part.rows * fh, part.cols * fw, -1)
+            if part.unpad:
+                h, w = unpadded_hw(*stitched.shape[:2], layout.image_size)
+                top = (stitched.shape[0] - h) // 2
+                left = (stitched.shape[1] - w) // 2
+                stitched = stitched[top : top + h, left : left + w]
+            assert stitched.shape[:2] == part_shape(part, layout, grid)
+            if part.newline:
+                nl = self._slot(self.image_newline, "newline")
+                stitched = torch.cat([stitched, nl.expand(stitched.shape[0], 1, -1)], dim=1)
+            pieces.append(stitched.reshape(-1, stitched.shape[-1]))
+        return torch.cat(pieces)
+
+    @staticmethod
+    def _slot(param: nn.Parameter | None, name: str) -> torch.Tensor:
+        if param is None:
+            raise ValueError(
+                f"the layout asks for a {name} embedding but the model was built without one; "
+                "build the model with the same resolution strategy as the data"
+            )
+        return param.view(1, -1)
+
+    def embed_inputs(
+        self,
+        input_ids: torch.Tensor,
+        images: list[torch.Tensor] | None,
+        layouts: list[ImageLayout] | None,
+    ) -> tuple[torch.Tensor, dict]:
+        """``inputs_embeds`` with the images fused in, and extra LLM keyword arguments."""
+        text_ids = input_ids.masked_fill(input_ids == self.image_token_id, 0)
+        embeds = self.llm.get_input_embeddings()(text_ids)
+        image_embeds = self.encode_images(images or [], layouts or [])
+        return self.fusion(embeds, input_ids, image_embeds, self.image_token_id)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        images: list[torch.Tensor] | None = None,
+        layouts: list[ImageLayout] | None = None,
+    ):
+        embeds, extra = self.embed_inputs(input_ids, images, layouts)
+        return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, **extra)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        images: list[torch.Tensor] | None = None,
+        layouts: list[ImageLayout] | None = None,
+        *,
+        max_new_tokens: int = 16,
+        eos_token_id: int | list[int] | None = None,
+        pad_token_id: int | None = None,
+    ) -> torch.Tensor:
+        """Greedy decoding with the KV cache; input must be LEFT-padded. Returns new ids only."""
+        embeds, extra = self.embed_inputs(input_ids, images, layouts)
+        return self.llm.generate(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            use_cache=True,
+            eos_token_id=eos_token_id,
+            pad_token_id=pad_token_id,
+            **extra,
+        )

@@ -1,0 +1,46 @@
+"""Open a finished run: its resolved config, tokenizer and model with the checkpoint's weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mmfw.build import build_components, load_run_tokenizer
+from mmfw.data.processor import SampleProcessor
+from mmfw.models.vlm import VisionLanguageModel
+
+
+@dataclass
+class LoadedRun:
+    config: DictConfig
+    model: VisionLanguageModel
+    processor: SampleProcessor
+    checkpoint: Path
+
+
+def checkpoint_path(run_dir: Path, ckpt: str) -> Path:
+    path = run_dir / "checkpoints" / "last.ckpt" if ckpt == "last" else Path(ckpt)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist (ckpt=last or a .ckpt path)")
+    return path
+
+
+def load_run(run_dir: str | Path, ckpt: str = "last", device: str = "cpu") -> LoadedRun:
+    """Rebuild the run's model from its resolved config and load the weights strictly."""
+    run_dir = Path(run_dir)
+    config_file = run_dir / ".hydra" / "config.yaml"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{config_file} is missing: {run_dir} is not an mmfw run directory")
+    cfg = OmegaConf.load(config_file)
+    parts = build_components(cfg, load_run_tokenizer(run_dir))
+    path = checkpoint_path(run_dir, ckpt)
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    prefix = "model."
+    parts.model.load_state_dict(
+        {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, strict=True
+    )
+    parts.model.to(device).eval()
+    return LoadedRun(cfg, parts.model, parts.processor, path)

@@ -1,0 +1,41 @@
+"""A real sweep (mmfw-train -m) and its config-diff report (mmfw-report)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import SMALL_TASK, run_cli
+
+
+def test_connector_sweep_report_names_exactly_the_swept_key(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_cli(
+        "mmfw-train",
+        "-m",
+        "experiment=tiny_llava",
+        "connector=linear,mlp2x_gelu",
+        *SMALL_TASK,
+        "data.batch_size=4",
+        "trainer.max_steps=2",
+        "benchmarks.synthetic_magnifier.max_samples=8",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")) == [
+        "0",
+        "1",
+    ]
+    out = run_cli("mmfw-report", str(sweep))
+    report = json.loads((sweep / "report.json").read_text())
+    assert report["differing_keys"] == ["connector"]
+    assert [r["values"]["connector"] for r in report["runs"]] == ["linear", "mlp2x_gelu"]
+    assert all(
+        isinstance(r["metrics"]["synthetic_magnifier/accuracy"], float) for r in report["runs"]
+    )
+    md = (sweep / "report.md").read_text()
+    assert "| connector |" in md.splitlines()[4] or "connector" in md
+    assert "mlp2x_gelu" in out.stdout
+    assert (sweep / "report.html").exists() and (
+        sweep / "figures" / "synthetic_magnifier_accuracy.png"
+    ).exists()
+    # Each sweep job is its own wandb run, grouped by the sweep.
+    assert all(len(list((sweep / j / "wandb").glob("offline-run-*"))) == 1 for j in ("0", "1"))
