@@ -73,22 +73,23 @@ def test_yaml_composes_and_instantiates(path: Path, small_files):
     cfg = mmfw.compose([*base, *SMALL_TASK, f"{choice}={name}", *extra])
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
     if group == "benchmark":
-        nodes = [cfg.benchmarks.synthetic_magnifier]
+        nodes = [("benchmark", cfg.benchmarks.synthetic_magnifier)]
     elif group == "experiment":
         groups = ("encoder", "connector", "llm", "resolution", "template", "data", "stage", "optim")
-        nodes = [cfg[g] for g in groups]
+        nodes = [(g, cfg[g]) for g in groups]
     elif group == "logger":
-        nodes = list(cfg.logger.values())
+        nodes = [("logger", n) for n in cfg.logger.values()]
     else:
-        nodes = [cfg[group]]
-    for node in nodes:
+        nodes = [(group, cfg[group])]
+    for kind, node in nodes:
         # Weights go to the meta device: real-size choices build in milliseconds, no memory.
         with torch.device("meta"):
             obj = instantiate(node)
-        if group == "llm" or (group == "experiment" and node is cfg.llm):
-            obj = obj(vocab_size=1000)
-        if group == "connector":
-            obj = obj(in_dim=8, out_dim=16)
+            if kind == "llm":
+                obj = obj(vocab_size=1000)
+                assert next(obj.parameters()).device.type == "meta"
+            if kind == "connector":
+                obj = obj(in_dim=8, out_dim=16)
         if group == "logger":
             assert callable(obj)
         assert obj is not None

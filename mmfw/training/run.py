@@ -80,7 +80,7 @@ def train(cfg: DictConfig, run_dir: str | Path, group: str | None = None) -> dic
     metrics["data/skipped"] = dict(stats.skipped)
 
     if trainer.is_global_zero and cfg.evaluate.at_end:
-        for name, bench_cfg in cfg.benchmarks.items():
+        for name, bench_cfg in (cfg.get("benchmarks") or {}).items():
             result = evaluate_benchmark(
                 name, instantiate(bench_cfg), module.model, parts.processor, run_dir
             )
