@@ -67,9 +67,14 @@ def train(cfg: DictConfig, run_dir: str | Path, group: str | None = None) -> dic
         lg.log_hyperparams(resolved)
 
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_resume(cfg.resume, run_dir))
-    # A run that stops between periodic saves still leaves its final state in last.ckpt.
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    trainer.fit(
+        module,
+        datamodule=datamodule,
+        ckpt_path=resolve_resume(cfg.resume, run_dir),
+        weights_only=True,  # resume never unpickles arbitrary objects
+    )
+    # A run that stops between periodic saves still leaves its full final state in last.ckpt.
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     fit_seconds = time.perf_counter() - t0
 
     metrics: dict = {"step": int(trainer.global_step), "time/fit_s": round(fit_seconds, 2)}
