@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import dataclass
 
@@ -60,3 +61,37 @@ class PadCollator:
         if labels is not None:
             batch["labels"] = labels
         return batch
+
+
+class TrainingCollator:
+    """Turns raw records into a padded training batch.
+
+    The strategy's batch-level options are drawn once per batch from a generator seeded by
+    (seed, the batch's record indices), so a batch is reproducible wherever it is built.
+    Unusable records are skipped and counted (or raise in strict mode).
+    """
+
+    def __init__(self, processor, pad_token_id: int, strict: bool = False, seed: int = 0) -> None:
+        self.processor = processor
+        self.pad = PadCollator(pad_token_id, padding_side="right")
+        self.strict = strict
+        self.seed = seed
+
+    def __call__(self, items: list) -> dict:
+        from mmfw.data.dataset import strict_error
+        from mmfw.data.formats.llava_json import RecordError
+
+        keys = tuple(getattr(it, "index", -1) for it in items)
+        options = self.processor.strategy.batch_options(random.Random(hash((self.seed, keys))))
+        samples: list[Sample | Skipped] = []
+        for it in items:
+            if isinstance(it, Skipped):
+                samples.append(it)
+                continue
+            try:
+                samples.append(self.processor.training_sample(it.record, it.image_root, **options))
+            except RecordError as e:
+                if self.strict:
+                    raise strict_error(it.source_path, it.index, it.record.id, e) from e
+                samples.append(Skipped(e.reason))
+        return self.pad(samples)

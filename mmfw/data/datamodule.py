@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
 
-from mmfw.data.collate import PadCollator
+from mmfw.data.collate import TrainingCollator
 from mmfw.data.dataset import ConversationDataset
 from mmfw.data.processor import SampleProcessor
 from mmfw.data.sources import JsonSource
@@ -69,12 +69,13 @@ class VLDataModule(L.LightningDataModule):
             src.records()
 
     def _dataset(self, sources: dict[str, JsonSource]) -> ConversationDataset:
+        return ConversationDataset(list(sources.values()), self.strict)
+
+    def _collator(self) -> TrainingCollator:
         if self.processor is None:
             raise RuntimeError("VLDataModule.attach(processor) must be called before loading data")
-        return ConversationDataset(list(sources.values()), self.processor, self.strict)
-
-    def _collator(self) -> PadCollator:
-        return PadCollator(self.processor.tokenizer.pad_token_id, padding_side="right")
+        pad = self.processor.tokenizer.pad_token_id
+        return TrainingCollator(self.processor, pad, strict=self.strict, seed=self.seed)
 
     def train_dataloader(self) -> DataLoader:
         ds = self._dataset(self.sources)

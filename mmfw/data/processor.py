@@ -84,8 +84,10 @@ class SampleProcessor:
                 raise RecordError("bad_image", f"image {path} cannot be decoded ({e})") from e
         return images
 
-    def views(self, images: list[Image.Image]) -> tuple[list[torch.Tensor], list[ImageLayout]]:
-        pairs = [self.strategy(img, images_in_sample=len(images)) for img in images]
+    def views(
+        self, images: list[Image.Image], **options
+    ) -> tuple[list[torch.Tensor], list[ImageLayout]]:
+        pairs = [self.strategy(img, images_in_sample=len(images), **options) for img in images]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
     # -- text ----------------------------------------------------------------------------------
@@ -112,10 +114,12 @@ class SampleProcessor:
             start = slot + 1
         return out_ids + ids[start:], out_labels + labels[start:]
 
-    def training_sample(self, record: Record, image_root: Path) -> Sample:
-        """Tokenised training sample; raises RecordError (with a reason) for unusable records."""
+    def training_sample(self, record: Record, image_root: Path, **options) -> Sample:
+        """Tokenised training sample; raises RecordError (with a reason) for unusable records.
+
+        ``options`` are the strategy's batch-level choices (see ``batch_options``)."""
         images = self.open_images(record.images, image_root)
-        pixels, layouts = self.views(images)
+        pixels, layouts = self.views(images, **options)
         try:
             segments = self.template.render(record.turns)
         except ValueError as e:

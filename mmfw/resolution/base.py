@@ -27,10 +27,40 @@ def interpolation_mode(name: str, key: str = "resolution.interpolation") -> Inte
 
 
 def resize(pixels: torch.Tensor, hw: tuple[int, int], mode: InterpolationMode) -> torch.Tensor:
-    """Resize a uint8 (3, H, W) tensor to ``hw`` with antialiasing (no-op when equal)."""
+    """Resize a uint8 (..., 3, H, W) tensor to ``hw`` with antialiasing (no-op when equal)."""
     if tuple(pixels.shape[-2:]) == tuple(hw):
         return pixels
-    return TF.resize(pixels, list(hw), interpolation=mode, antialias=True)
+    return TF.resize(pixels, [max(1, hw[0]), max(1, hw[1])], interpolation=mode, antialias=True)
+
+
+def pad_centred(
+    pixels: torch.Tensor, hw: tuple[int, int], fill: tuple[int, int, int]
+) -> torch.Tensor:
+    """Paste a (3, h, w) uint8 image on a ``hw`` canvas of colour ``fill``; the odd pixel of
+    padding goes to the bottom/right (as LLaVA-NeXT and IXC do)."""
+    _, h, w = pixels.shape
+    if (h, w) == tuple(hw):
+        return pixels
+    canvas = torch.empty((3, *hw), dtype=torch.uint8)
+    canvas[:] = torch.tensor(fill, dtype=torch.uint8).view(3, 1, 1)
+    top, left = (hw[0] - h) // 2, (hw[1] - w) // 2
+    canvas[:, top : top + h, left : left + w] = pixels
+    return canvas
+
+
+def split_grid(pixels: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """Cut a (3, rows·s, cols·s') image into rows·cols equal crops, row-major: (n, 3, s, s')."""
+    c, h, w = pixels.shape
+    sh, sw = h // rows, w // cols
+    crops = pixels[:, : rows * sh, : cols * sw].reshape(c, rows, sh, cols, sw)
+    return crops.permute(1, 3, 0, 2, 4).reshape(rows * cols, c, sh, sw)
+
+
+def check_fill(fill, key: str) -> tuple[int, int, int]:
+    """A validated RGB fill colour from a yaml list."""
+    if len(fill) != 3 or not all(0 <= int(c) <= 255 for c in fill):
+        raise ValueError(f"{key}={list(fill)} must be three 0-255 values (R, G, B)")
+    return tuple(int(c) for c in fill)
 
 
 class ResolutionStrategy(ABC):
@@ -45,11 +75,18 @@ class ResolutionStrategy(ABC):
     needs_separator: bool = False
 
     def __call__(
-        self, image: Image.Image, *, images_in_sample: int = 1
+        self, image: Image.Image | torch.Tensor, *, images_in_sample: int = 1, **options
     ) -> tuple[torch.Tensor, ImageLayout]:
-        rgb = to_rgb(image)
-        layout = self.layout(rgb.width, rgb.height, images_in_sample=images_in_sample)
-        views = self.render(pil_to_uint8(rgb), layout)
+        """Views and layout of a PIL image (any mode) or an RGB uint8 (3, H, W) tensor.
+
+        ``options`` are the batch-level choices of :meth:`batch_options` (training only).
+        """
+        pixels = image if isinstance(image, torch.Tensor) else pil_to_uint8(to_rgb(image))
+        if pixels.dtype != torch.uint8 or pixels.ndim != 3 or pixels.shape[0] != 3:
+            raise ValueError(f"expected an RGB uint8 (3, H, W) tensor, got {pixels.dtype} {tuple(pixels.shape)}")
+        height, width = pixels.shape[-2:]
+        layout = self.layout(width, height, images_in_sample=images_in_sample, **options)
+        views = self.render(pixels, layout, **options)
         expected = (layout.num_views, 3, *layout.view_hw)
         if tuple(views.shape) != expected:
             raise AssertionError(
@@ -57,10 +94,15 @@ class ResolutionStrategy(ABC):
             )
         return views, layout
 
+    def batch_options(self, rng) -> dict:
+        """Choices shared by every image of one training batch (e.g. a random size); the
+        training collator passes them to ``__call__``. Evaluation uses none."""
+        return {}
+
     @abstractmethod
-    def layout(self, width: int, height: int, *, images_in_sample: int = 1) -> ImageLayout:
+    def layout(self, width: int, height: int, *, images_in_sample: int = 1, **options) -> ImageLayout:
         """The layout for an image of this size, without touching pixels."""
 
     @abstractmethod
-    def render(self, pixels: torch.Tensor, layout: ImageLayout) -> torch.Tensor:
+    def render(self, pixels: torch.Tensor, layout: ImageLayout, **options) -> torch.Tensor:
         """Views (V, 3, h, w) uint8 of ``pixels`` (3, H, W) uint8, as ``layout`` says."""

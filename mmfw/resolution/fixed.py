@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mmfw.resolution.base import ResolutionStrategy, interpolation_mode, resize
+from mmfw.resolution.base import ResolutionStrategy, check_fill, interpolation_mode, pad_centred, resize
 from mmfw.resolution.layout import ImageLayout, TokenMap
 
 
@@ -32,14 +32,12 @@ class FixedResolution(ResolutionStrategy):
             raise ValueError(f"resolution.aspect={aspect!r}: use 'resize' or 'pad'")
         if size < 1:
             raise ValueError(f"resolution.size={size} must be positive")
-        if len(fill) != 3:
-            raise ValueError(f"resolution.fill={list(fill)} must be three 0-255 values (R, G, B)")
         self.size = int(size)
         self.aspect = aspect
-        self.fill = tuple(int(c) for c in fill)
+        self.fill = check_fill(fill, "resolution.fill")
         self.mode = interpolation_mode(interpolation)
 
-    def layout(self, width: int, height: int, *, images_in_sample: int = 1) -> ImageLayout:
+    def layout(self, width: int, height: int, *, images_in_sample: int = 1, **options) -> ImageLayout:
         return ImageLayout(
             image_size=(width, height),
             view_hw=(self.size, self.size),
@@ -47,17 +45,13 @@ class FixedResolution(ResolutionStrategy):
             parts=[TokenMap(views=[0])],
         )
 
-    def render(self, pixels: torch.Tensor, layout: ImageLayout) -> torch.Tensor:
+    def render(self, pixels: torch.Tensor, layout: ImageLayout, **options) -> torch.Tensor:
         if self.aspect == "pad":
             pixels = pad_to_square(pixels, self.fill)
         return resize(pixels, (self.size, self.size), self.mode).unsqueeze(0)
 
 
 def pad_to_square(pixels: torch.Tensor, fill: tuple[int, int, int]) -> torch.Tensor:
-    """Paste a (3, H, W) uint8 image centred on a square canvas of colour ``fill``."""
-    _, h, w = pixels.shape
-    side = max(h, w)
-    canvas = torch.tensor(fill, dtype=torch.uint8).view(3, 1, 1).expand(3, side, side).clone()
-    top, left = (side - h) // 2, (side - w) // 2
-    canvas[:, top : top + h, left : left + w] = pixels
-    return canvas
+    """Paste a (3, H, W) uint8 image centred on a square canvas of colour ``fill`` (LLaVA-1.5)."""
+    side = max(pixels.shape[-2:])
+    return pad_centred(pixels, (side, side), fill)

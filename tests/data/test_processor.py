@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mmfw.data.collate import PadCollator, Skipped
+from mmfw.data.collate import PadCollator, Skipped, TrainingCollator
 from mmfw.data.dataset import ConversationDataset
 from mmfw.data.formats.llava_json import parse_record
 from mmfw.data.processor import IGNORE
@@ -68,40 +68,26 @@ def test_truncation_keeps_images_or_skips(parts, folder):
         proc.max_length = old
 
 
-def test_dataset_skips_and_counts_bad_records_or_raises_in_strict_mode(parts, folder):
+def test_bad_records_are_skipped_and_counted_or_raise_in_strict_mode(parts, folder):
     raws = [
-        {
-            "id": "ok",
-            "image": "img.png",
-            "conversations": [
-                {"from": "human", "value": "<image>\nQ"},
-                {"from": "gpt", "value": "A"},
-            ],
-        },
-        {
-            "id": "gone",
-            "image": "missing.png",
-            "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}],
-        },
+        {"id": "ok", "image": "img.png", "conversations": [{"from": "human", "value": "<image>\nQ"}, {"from": "gpt", "value": "A"}]},
+        {"id": "gone", "image": "missing.png", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]},
         {"id": "broken"},
     ]
     (folder / "data.json").write_text(json.dumps(raws))
     src = JsonSource(path=str(folder / "data.json"))
-    ds = ConversationDataset([src], parts.processor)
+    ds = ConversationDataset([src])
     items = [ds[i] for i in range(3)]
-    assert [type(i).__name__ for i in items] == ["Sample", "Skipped", "Skipped"]
-    batch = PadCollator(parts.tokenizer.pad_token_id)(items)
-    assert (
-        batch["skipped"] == {"missing_image": 1, "no_conversations": 1}
-        and batch["num_samples"] == 1
-    )
-    strict = ConversationDataset([src], parts.processor, strict=True)
+    assert [type(i).__name__ for i in items] == ["RawItem", "RawItem", "Skipped"]
+    pad = parts.tokenizer.pad_token_id
+    batch = TrainingCollator(parts.processor, pad)(items)
+    assert batch["skipped"] == {"missing_image": 1, "no_conversations": 1} and batch["num_samples"] == 1
     with pytest.raises(ValueError) as err:
-        strict[1]
+        TrainingCollator(parts.processor, pad, strict=True)(items[:2])
     msg = str(err.value)
-    assert (
-        "data.json" in msg and "record 1" in msg and "'gone'" in msg and "data.strict=false" in msg
-    )
+    assert "data.json" in msg and "record 1" in msg and "'gone'" in msg and "data.strict=false" in msg
+    with pytest.raises(ValueError, match="record 2"):
+        ConversationDataset([src], strict=True)[2]
 
 
 def test_collator_pads_left_or_right(parts, folder):
