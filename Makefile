@@ -28,10 +28,10 @@ test: setup  ## the default test suite (< 15 min on 2 cores)
 	$(TEST_ENV) $(BIN)/python -m pytest -q
 
 test-full: setup  ## every test, including the slow ones
-	$(TEST_ENV) $(BIN)/python -m pytest -q -m ''
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m 'not bench'
 
 bench: setup  ## speed benchmarks: numbers and ratios against a baseline
-	$(TEST_ENV) $(BIN)/python -m pytest -q -s tests/benchmarks -m '' -p no:randomly
+	$(TEST_ENV) $(BIN)/python -m pytest -q -s tests/benchmarks -m bench
 
 lint: setup  ## ruff lint + format check
 	$(BIN)/ruff check .

@@ -26,13 +26,18 @@ class Components:
     processor: SampleProcessor
 
 
-def build_model(cfg: DictConfig, tokenizer, strategy: ResolutionStrategy) -> VisionLanguageModel:
-    """Encoder, LLM, then the connector wired between their live widths."""
+def build_model(
+    cfg: DictConfig, strategy: ResolutionStrategy, vocab_size: int | None, image_token_id: int
+) -> VisionLanguageModel:
+    """Encoder, LLM, then the connector wired between their live widths.
+
+    ``vocab_size`` comes from the tokenizer (None: the LLM config's own, for planning).
+    Under ``torch.device("meta")`` nothing is allocated and no weights are read.
+    """
     encoder = instantiate(cfg.encoder)
-    llm = instantiate(cfg.llm)(vocab_size=len(tokenizer))
+    llm = instantiate(cfg.llm)(vocab_size=vocab_size)
     connector = instantiate(cfg.connector)(in_dim=encoder.out_dim, out_dim=llm.config.hidden_size)
     fusion = instantiate(cfg.fusion)
-    image_token_id = tokenizer.convert_tokens_to_ids(cfg.tokenizer.image_token)
     return VisionLanguageModel(
         encoder=encoder,
         connector=connector,
@@ -47,7 +52,8 @@ def build_model(cfg: DictConfig, tokenizer, strategy: ResolutionStrategy) -> Vis
 def build_components(cfg: DictConfig, tokenizer) -> Components:
     strategy = instantiate(cfg.resolution)
     template = instantiate(cfg.template)
-    model = build_model(cfg, tokenizer, strategy)
+    image_token_id = tokenizer.convert_tokens_to_ids(cfg.tokenizer.image_token)
+    model = build_model(cfg, strategy, len(tokenizer), image_token_id)
     counter = ImageTokenCounter(model.feature_grid, model.fusion.placeholders_per_image)
     processor = SampleProcessor(
         tokenizer=tokenizer,

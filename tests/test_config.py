@@ -15,7 +15,7 @@ from mmfw.config import CONF_DIR
 from tests.conftest import SMALL_TASK
 
 CONF = Path(CONF_DIR)
-ENTRY = {"train.yaml", "eval.yaml"}
+ENTRY = {"train.yaml", "eval.yaml", "plan.yaml"}
 YAMLS = sorted(p for p in CONF.rglob("*.yaml") if p.name not in ENTRY)
 # Choices that need a value the repository cannot ship (a user's file).
 EXTRA = {

@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from mmfw.data.formats.llava_json import Record, RecordError
 from mmfw.data.templates.base import ChatTemplate, Segment, Turn
 from mmfw.resolution.base import ResolutionStrategy
+from mmfw.resolution.image_io import load_image
 from mmfw.resolution.layout import FeatureGrid, ImageLayout, count_image_tokens
 
 IGNORE = -100
@@ -70,14 +71,12 @@ class SampleProcessor:
     # -- images --------------------------------------------------------------------------------
 
     @staticmethod
-    def open_images(paths: list[str], root: Path) -> list[Image.Image]:
+    def open_images(paths: list[str], root: Path) -> list[Image.Image | torch.Tensor]:
         images = []
         for rel in paths:
             path = root / rel
             try:
-                with Image.open(path) as img:
-                    img.load()
-                    images.append(img)
+                images.append(load_image(path))
             except FileNotFoundError as e:
                 raise RecordError("missing_image", f"image {path} does not exist") from e
             except (UnidentifiedImageError, OSError) as e:
@@ -92,7 +91,7 @@ class SampleProcessor:
 
     # -- text ----------------------------------------------------------------------------------
 
-    def _encode(
+    def encode(
         self, segments: list[Segment], layouts: list[ImageLayout]
     ) -> tuple[list[int], list[int]]:
         ids, labels = list(self.bos), [IGNORE] * len(self.bos)
@@ -124,7 +123,7 @@ class SampleProcessor:
             segments = self.template.render(record.turns)
         except ValueError as e:
             raise RecordError("template", str(e)) from e
-        ids, labels = self._encode(segments, layouts)
+        ids, labels = self.encode(segments, layouts)
         if len(ids) > self.max_length:
             last_image = max((i for i, t in enumerate(ids) if t == self.image_token_id), default=-1)
             if last_image >= self.max_length:
@@ -140,5 +139,5 @@ class SampleProcessor:
     def prompt_sample(self, turns: list[Turn], images: list[Image.Image]) -> Sample:
         """Tokenised generation prompt (ends where the assistant's answer starts)."""
         pixels, layouts = self.views(images)
-        ids, _ = self._encode(self.template.prompt(turns), layouts)
+        ids, _ = self.encode(self.template.prompt(turns), layouts)
         return Sample(ids, None, pixels, layouts)

@@ -11,3 +11,8 @@ def resolve_dtype(name: str, key: str) -> torch.dtype:
     if name not in DTYPES:
         raise ValueError(f"{key}={name!r} is not one of {sorted(DTYPES)}")
     return DTYPES[name]
+
+
+def on_meta_device() -> bool:
+    """True inside ``with torch.device("meta")``: build shapes only, read no weights."""
+    return torch.get_default_device().type == "meta"

@@ -6,12 +6,12 @@ from typing import Any
 
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
-from mmfw.models.hf_loading import resolve_dtype
+from mmfw.models.hf_loading import on_meta_device, resolve_dtype
 
 
 def build_causal_lm(
     *,
-    vocab_size: int,
+    vocab_size: int | None,
     pretrained: str | None = None,
     model_type: str = "llama",
     config: dict[str, Any] | None = None,
@@ -32,9 +32,21 @@ def build_causal_lm(
       trust_remote_code: allow the checkpoint's own Python code (off unless you trust it).
 
     ``vocab_size`` is wired from the tokenizer: a model built from config gets exactly the
-    tokenizer's size; a pretrained model is resized when the tokenizer gained tokens.
+    tokenizer's size; a pretrained model is resized when the tokenizer gained tokens. Without a
+    tokenizer (planning) it is None and ``config.vocab_size`` (the published size) is used.
+    Under ``torch.device("meta")`` a pretrained model is built from its config alone.
     """
     torch_dtype = resolve_dtype(dtype, "llm.dtype")
+    if pretrained and on_meta_device():
+        hf_config = AutoConfig.from_pretrained(pretrained, trust_remote_code=trust_remote_code)
+        if vocab_size and vocab_size > hf_config.vocab_size:
+            hf_config.vocab_size = vocab_size
+        return AutoModelForCausalLM.from_config(
+            hf_config,
+            attn_implementation=attn_implementation,
+            dtype=torch_dtype,
+            trust_remote_code=trust_remote_code,
+        )
     if pretrained:
         model = AutoModelForCausalLM.from_pretrained(
             pretrained,
@@ -45,9 +57,12 @@ def build_causal_lm(
         if model.get_input_embeddings().num_embeddings < vocab_size:
             model.resize_token_embeddings(vocab_size)
         return model
-    if config and "vocab_size" in config:
-        raise ValueError("llm.config.vocab_size is wired from the tokenizer: remove the key")
-    hf_config = AutoConfig.for_model(model_type, **dict(config or {}), vocab_size=vocab_size)
+    kwargs = dict(config or {})
+    if vocab_size is not None:
+        kwargs["vocab_size"] = vocab_size
+    elif "vocab_size" not in kwargs:
+        raise ValueError("llm.config.vocab_size is needed to build the LLM without a tokenizer")
+    hf_config = AutoConfig.for_model(model_type, **kwargs)
     return AutoModelForCausalLM.from_config(
         hf_config,
         attn_implementation=attn_implementation,

@@ -85,10 +85,16 @@ class VisionLanguageModel(nn.Module):
         for i, views in enumerate(images):
             by_size.setdefault(tuple(views.shape[-2:]), []).append(i)
         result: list[torch.Tensor | None] = [None] * len(images)
+        patch = self.encoder.patch_size
         for hw, idx in by_size.items():
+            if hw[0] % patch or hw[1] % patch:
+                raise ValueError(
+                    f"views of {hw[0]}x{hw[1]} px are not multiples of the encoder's {patch}-px "
+                    "patches: set the resolution strategy's size/patch_size to a multiple of it"
+                )
             pixels = torch.cat([images[i] for i in idx])
             tokens = self.encoder(pixels)
-            grid = (hw[0] // self.encoder.patch_size, hw[1] // self.encoder.patch_size)
+            grid = (hw[0] // patch, hw[1] // patch)
             tokens = self.connector(tokens, grid)
             for i, chunk in zip(idx, tokens.split([images[i].shape[0] for i in idx]), strict=True):
                 result[i] = chunk

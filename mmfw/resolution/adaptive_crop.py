@@ -10,7 +10,9 @@ from mmfw.resolution.layout import ImageLayout, TokenMap
 GRID_SQU_6 = [[2, 2], [1, 3], [1, 4], [3, 1], [4, 1], [2, 3], [3, 2]]
 
 
-def _iou_at_origin(w1: torch.Tensor, h1: torch.Tensor, w2: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+def _iou_at_origin(
+    w1: torch.Tensor, h1: torch.Tensor, w2: torch.Tensor, h2: torch.Tensor
+) -> torch.Tensor:
     """IoU of boxes that all start at (0, 0): overlap = min widths × min heights."""
     inter = torch.minimum(w1, w2) * torch.minimum(h1, h2)
     return inter / (w1 * h1 + w2 * h2 - inter + 1e-5)
@@ -59,14 +61,18 @@ class AdaptiveCrop(ResolutionStrategy):
         anchors = anchors or GRID_SQU_6
         for a in anchors:
             if len(a) != 2 or min(a) < 1:
-                raise ValueError(f"resolution.anchors entry {list(a)} must be [rows, cols], both >= 1")
+                raise ValueError(
+                    f"resolution.anchors entry {list(a)} must be [rows, cols], both >= 1"
+                )
         self.size = int(size)
         self.anchors = [[int(a[0]), int(a[1])] for a in anchors]
         self.global_view = bool(global_view)
         self.crop_multi_image = bool(crop_multi_image)
         self.mode = interpolation_mode(interpolation)
 
-    def layout(self, width: int, height: int, *, images_in_sample: int = 1, **options) -> ImageLayout:
+    def layout(
+        self, width: int, height: int, *, images_in_sample: int = 1, **options
+    ) -> ImageLayout:
         if images_in_sample > 1 and not self.crop_multi_image:
             rows, cols, crops = 1, 1, 0
         else:
@@ -86,5 +92,7 @@ class AdaptiveCrop(ResolutionStrategy):
         if layout.num_views == 1:  # uncropped, or a 1x1 crop (which is the same squashed view)
             return glob
         rows, cols = layout.grid
-        crops = split_grid(resize(pixels, (rows * self.size, cols * self.size), self.mode), rows, cols)
+        crops = split_grid(
+            resize(pixels, (rows * self.size, cols * self.size), self.mode), rows, cols
+        )
         return torch.cat([crops, glob]) if self.global_view else crops

@@ -86,7 +86,9 @@ class AnyRes(ResolutionStrategy):
         self.mode = interpolation_mode(interpolation)
         self.needs_newline = self.newline
 
-    def layout(self, width: int, height: int, *, images_in_sample: int = 1, **options) -> ImageLayout:
+    def layout(
+        self, width: int, height: int, *, images_in_sample: int = 1, **options
+    ) -> ImageLayout:
         best_w, best_h = select_best_resolution(width, height, self.pinpoints)
         rows, cols = best_h // self.crop_size, best_w // self.crop_size
         crops = list(range(1, rows * cols + 1))

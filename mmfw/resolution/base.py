@@ -83,7 +83,9 @@ class ResolutionStrategy(ABC):
         """
         pixels = image if isinstance(image, torch.Tensor) else pil_to_uint8(to_rgb(image))
         if pixels.dtype != torch.uint8 or pixels.ndim != 3 or pixels.shape[0] != 3:
-            raise ValueError(f"expected an RGB uint8 (3, H, W) tensor, got {pixels.dtype} {tuple(pixels.shape)}")
+            raise ValueError(
+                f"expected an RGB uint8 (3, H, W) tensor, got {pixels.dtype} {tuple(pixels.shape)}"
+            )
         height, width = pixels.shape[-2:]
         layout = self.layout(width, height, images_in_sample=images_in_sample, **options)
         views = self.render(pixels, layout, **options)
@@ -100,7 +102,9 @@ class ResolutionStrategy(ABC):
         return {}
 
     @abstractmethod
-    def layout(self, width: int, height: int, *, images_in_sample: int = 1, **options) -> ImageLayout:
+    def layout(
+        self, width: int, height: int, *, images_in_sample: int = 1, **options
+    ) -> ImageLayout:
         """The layout for an image of this size, without touching pixels."""
 
     @abstractmethod

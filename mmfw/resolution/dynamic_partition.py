@@ -86,11 +86,15 @@ class DynamicPartition(ResolutionStrategy):
         self.order = order
         self.fill = check_fill(fill, "resolution.fill")
         self.mode = interpolation_mode(interpolation)
-        self.global_mode = interpolation_mode(global_interpolation, "resolution.global_interpolation")
+        self.global_mode = interpolation_mode(
+            global_interpolation, "resolution.global_interpolation"
+        )
         self.needs_newline = self.newline
         self.needs_separator = self.separator
 
-    def layout(self, width: int, height: int, *, images_in_sample: int = 1, **options) -> ImageLayout:
+    def layout(
+        self, width: int, height: int, *, images_in_sample: int = 1, **options
+    ) -> ImageLayout:
         _, _, rows, cols = hd_geometry(width, height, self.crop_size, self.max_crops)
         first_local = 1 if self.global_view else 0
         local = TokenMap(

@@ -26,7 +26,9 @@ def candidate_grids(min_crops: int, max_crops: int) -> list[tuple[int, int]]:
     return sorted(grids, key=lambda g: (g[0] * g[1], g))
 
 
-def choose_grid(width: int, height: int, size: int, grids: list[tuple[int, int]]) -> tuple[int, int]:
+def choose_grid(
+    width: int, height: int, size: int, grids: list[tuple[int, int]]
+) -> tuple[int, int]:
     """MM1.5's rule: among the grids that hold the image without downscaling, the one with the
     least padding; if none can, the one that loses the least resolution (largest fit scale).
 
@@ -77,7 +79,9 @@ class DynamicSplit(ResolutionStrategy):
         interpolation: str = "bicubic",
     ) -> None:
         if not 1 <= min_crops <= max_crops:
-            raise ValueError(f"resolution.min_crops={min_crops} / max_crops={max_crops}: need 1 <= min <= max")
+            raise ValueError(
+                f"resolution.min_crops={min_crops} / max_crops={max_crops}: need 1 <= min <= max"
+            )
         self.size = int(size)
         self.grids = candidate_grids(int(min_crops), int(max_crops))
         self.overview = bool(overview)
@@ -85,7 +89,9 @@ class DynamicSplit(ResolutionStrategy):
         self.fill = check_fill(fill, "resolution.fill")
         self.mode = interpolation_mode(interpolation)
 
-    def layout(self, width: int, height: int, *, images_in_sample: int = 1, **options) -> ImageLayout:
+    def layout(
+        self, width: int, height: int, *, images_in_sample: int = 1, **options
+    ) -> ImageLayout:
         if images_in_sample >= self.no_split_from_images:
             rows, cols = 1, 1
         else:
@@ -107,7 +113,12 @@ class DynamicSplit(ResolutionStrategy):
             return overview
         width, height = layout.image_size
         scale = min(rows * self.size / height, cols * self.size / width)
-        fitted_hw = (min(rows * self.size, round(height * scale)), min(cols * self.size, round(width * scale)))
-        canvas = pad_centred(resize(pixels, fitted_hw, self.mode), (rows * self.size, cols * self.size), self.fill)
+        fitted_hw = (
+            min(rows * self.size, round(height * scale)),
+            min(cols * self.size, round(width * scale)),
+        )
+        canvas = pad_centred(
+            resize(pixels, fitted_hw, self.mode), (rows * self.size, cols * self.size), self.fill
+        )
         subs = split_grid(canvas, rows, cols)
         return torch.cat([subs, overview]) if layout.num_views > rows * cols else subs

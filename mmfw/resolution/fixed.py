@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from mmfw.resolution.base import ResolutionStrategy, check_fill, interpolation_mode, pad_centred, resize
+from mmfw.resolution.base import (
+    ResolutionStrategy,
+    check_fill,
+    interpolation_mode,
+    pad_centred,
+    resize,
+)
 from mmfw.resolution.layout import ImageLayout, TokenMap
 
 
@@ -37,7 +43,9 @@ class FixedResolution(ResolutionStrategy):
         self.fill = check_fill(fill, "resolution.fill")
         self.mode = interpolation_mode(interpolation)
 
-    def layout(self, width: int, height: int, *, images_in_sample: int = 1, **options) -> ImageLayout:
+    def layout(
+        self, width: int, height: int, *, images_in_sample: int = 1, **options
+    ) -> ImageLayout:
         return ImageLayout(
             image_size=(width, height),
             view_hw=(self.size, self.size),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
+from torchvision.io import ImageReadMode, decode_jpeg
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
@@ -31,3 +34,23 @@ def pil_to_uint8(image: Image.Image) -> torch.Tensor:
     """(3, H, W) uint8 tensor of an RGB PIL image."""
     arr = np.asarray(image, dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def load_image(path: str | Path) -> Image.Image | torch.Tensor:
+    """Decode an image file for a resolution strategy.
+
+    JPEGs go through torchvision's libjpeg-turbo decoder straight to an RGB uint8 tensor
+    (about 3x faster than PIL on 4K images); everything else (PNG with alpha, palette,
+    16-bit, WebP, ...) goes through PIL and :func:`to_rgb`.
+    """
+    data = Path(path).read_bytes()
+    if data[:3] == b"\xff\xd8\xff":
+        try:
+            return decode_jpeg(
+                torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB
+            )
+        except RuntimeError:
+            pass  # unusual JPEG: let PIL try
+    with Image.open(path) as img:
+        img.load()
+        return to_rgb(img)

@@ -53,7 +53,9 @@ class NativeResolution(ResolutionStrategy):
         """(width, height) of the image inside the view."""
         return capped_size(width, height, *self.max_size)
 
-    def layout(self, width: int, height: int, *, images_in_sample: int = 1, **options) -> ImageLayout:
+    def layout(
+        self, width: int, height: int, *, images_in_sample: int = 1, **options
+    ) -> ImageLayout:
         w, h = self.content_size(width, height, **options)
         p = self.patch_size
         rows, cols = math.ceil(h / p), math.ceil(w / p)

@@ -26,7 +26,11 @@ class NativeDynamic(NativeResolution):
         interpolation: str = "bilinear",
     ) -> None:
         super().__init__(
-            patch_size=patch_size, max_size=max_size, newline=newline, fill=fill, interpolation=interpolation
+            patch_size=patch_size,
+            max_size=max_size,
+            newline=newline,
+            fill=fill,
+            interpolation=interpolation,
         )
         if not sizes:
             raise ValueError("resolution.sizes is empty: give at least one square side")
@@ -36,7 +40,9 @@ class NativeDynamic(NativeResolution):
     def batch_options(self, rng) -> dict:
         return {"size": rng.choice(self.sizes)}
 
-    def content_size(self, width: int, height: int, size: int | None = None, **options) -> tuple[int, int]:
+    def content_size(
+        self, width: int, height: int, size: int | None = None, **options
+    ) -> tuple[int, int]:
         side = size or self.eval_size
         if side:
             return int(side), int(side)

@@ -41,7 +41,9 @@ class StaticSplit(ResolutionStrategy):
         self.overview_first = bool(overview_first)
         self.mode = interpolation_mode(interpolation)
 
-    def layout(self, width: int, height: int, *, images_in_sample: int = 1, **options) -> ImageLayout:
+    def layout(
+        self, width: int, height: int, *, images_in_sample: int = 1, **options
+    ) -> ImageLayout:
         rows, cols = self.grid
         n = rows * cols + (1 if self.overview else 0)
         return ImageLayout(
@@ -54,7 +56,9 @@ class StaticSplit(ResolutionStrategy):
 
     def render(self, pixels: torch.Tensor, layout: ImageLayout, **options) -> torch.Tensor:
         rows, cols = self.grid
-        subs = split_grid(resize(pixels, (rows * self.size, cols * self.size), self.mode), rows, cols)
+        subs = split_grid(
+            resize(pixels, (rows * self.size, cols * self.size), self.mode), rows, cols
+        )
         if not self.overview:
             return subs
         over = resize(pixels, (self.size, self.size), self.mode).unsqueeze(0)

@@ -70,8 +70,19 @@ def test_truncation_keeps_images_or_skips(parts, folder):
 
 def test_bad_records_are_skipped_and_counted_or_raise_in_strict_mode(parts, folder):
     raws = [
-        {"id": "ok", "image": "img.png", "conversations": [{"from": "human", "value": "<image>\nQ"}, {"from": "gpt", "value": "A"}]},
-        {"id": "gone", "image": "missing.png", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]},
+        {
+            "id": "ok",
+            "image": "img.png",
+            "conversations": [
+                {"from": "human", "value": "<image>\nQ"},
+                {"from": "gpt", "value": "A"},
+            ],
+        },
+        {
+            "id": "gone",
+            "image": "missing.png",
+            "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}],
+        },
         {"id": "broken"},
     ]
     (folder / "data.json").write_text(json.dumps(raws))
@@ -81,11 +92,16 @@ def test_bad_records_are_skipped_and_counted_or_raise_in_strict_mode(parts, fold
     assert [type(i).__name__ for i in items] == ["RawItem", "RawItem", "Skipped"]
     pad = parts.tokenizer.pad_token_id
     batch = TrainingCollator(parts.processor, pad)(items)
-    assert batch["skipped"] == {"missing_image": 1, "no_conversations": 1} and batch["num_samples"] == 1
+    assert (
+        batch["skipped"] == {"missing_image": 1, "no_conversations": 1}
+        and batch["num_samples"] == 1
+    )
     with pytest.raises(ValueError) as err:
         TrainingCollator(parts.processor, pad, strict=True)(items[:2])
     msg = str(err.value)
-    assert "data.json" in msg and "record 1" in msg and "'gone'" in msg and "data.strict=false" in msg
+    assert (
+        "data.json" in msg and "record 1" in msg and "'gone'" in msg and "data.strict=false" in msg
+    )
     with pytest.raises(ValueError, match="record 2"):
         ConversationDataset([src], strict=True)[2]
 

@@ -79,7 +79,7 @@ def test_mismatched_placeholders_raise(parts):
 def test_loss_backpropagates_into_every_module(parts):
     turns = [Turn("human", "<image>\nWhat colour?"), Turn("gpt", "red")]
     pixels, layouts = parts.processor.views([Image.new("RGB", (64, 64), (0, 0, 255))])
-    ids, labels = parts.processor._encode(parts.template.render(turns), layouts)
+    ids, labels = parts.processor.encode(parts.template.render(turns), layouts)
     batch = PadCollator(parts.tokenizer.pad_token_id)([Sample(ids, labels, pixels, layouts)])
     parts.model.zero_grad()
     out = parts.model(

@@ -22,9 +22,13 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
 def hf_processor(pinpoints_wh, tmp_path):
-    tok = TokenizerFactory(vocab_size=300, min_frequency=1).load_or_build(tmp_path / "tok", lambda: ["a b c"] * 5)
+    tok = TokenizerFactory(vocab_size=300, min_frequency=1).load_or_build(
+        tmp_path / "tok", lambda: ["a b c"] * 5
+    )
     image_processor = LlavaNextImageProcessor(
-        image_grid_pinpoints=[[h, w] for w, h in pinpoints_wh],  # transformers wants (height, width)
+        image_grid_pinpoints=[
+            [h, w] for w, h in pinpoints_wh
+        ],  # transformers wants (height, width)
         size={"shortest_edge": 336},
         crop_size={"height": 336, "width": 336},
         image_mean=CLIP_MEAN,
@@ -53,7 +57,9 @@ def test_token_counts_equal_llava_next_processor(pinpoints, tmp_path):
     strategy = AnyRes(crop_size=336, pinpoints=pinpoints)
     grid = FeatureGrid(patch=14)
     for w, h in random_sizes(220, seed=len(pinpoints)):
-        assert select_best_resolution(w, h, strategy.pinpoints)[::-1] == tuple(hf_select((h, w), proc.image_processor.image_grid_pinpoints))
+        assert select_best_resolution(w, h, strategy.pinpoints)[::-1] == tuple(
+            hf_select((h, w), proc.image_processor.image_grid_pinpoints)
+        )
         expected = proc._get_number_of_features(h, w, 336, 336) - 1  # "default": CLS dropped
         assert count_image_tokens(strategy.layout(w, h), grid) == expected, (w, h)
 
@@ -64,13 +70,23 @@ def test_processor_expansion_and_pixels_match(tmp_path):
     strategy = AnyRes(crop_size=336, pinpoints=DEFAULT)
     rng = random.Random(0)
     for w, h in [(500, 300), (300, 700), (1000, 1000), (340, 90), (1500, 400)]:
-        img = Image.fromarray(torch.randint(0, 256, (h, w, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(rng.randint(0, 99))).numpy())
+        img = Image.fromarray(
+            torch.randint(
+                0,
+                256,
+                (h, w, 3),
+                dtype=torch.uint8,
+                generator=torch.Generator().manual_seed(rng.randint(0, 99)),
+            ).numpy()
+        )
         out = proc(text="<image>", images=img, return_tensors="pt")
         n_hf = int((out["input_ids"] == proc.image_token_id).sum())
         views, layout = strategy(img)
         assert count_image_tokens(layout, FeatureGrid(patch=14)) == n_hf
         hf_pixels = out["pixel_values"][0]
-        ours = (views.float() / 255 - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+        ours = (views.float() / 255 - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(
+            CLIP_STD
+        ).view(1, 3, 1, 1)
         assert hf_pixels.shape == ours.shape
         # Same geometry (grid, centring, padding, base view) and the same resampling: the views
         # equal transformers' pixel values up to float rounding of the normalisation.

@@ -39,8 +39,13 @@ def test_maximum_tokens_per_setting(h, most):
 @pytest.mark.parametrize(
     ("size", "hd", "grid", "n"),
     # (width, height) → (rows, cols) and tokens, as IXC's published HD_transform gives them.
-    [((1000, 500), 16, (3, 5), 2353), ((500, 1000), 16, (5, 3), 2377), ((1920, 1080), 25, (4, 6), 3661),
-     ((1080, 1920), 55, (9, 6), 8041), ((640, 480), 9, (3, 3), 1489)],
+    [
+        ((1000, 500), 16, (3, 5), 2353),
+        ((500, 1000), 16, (5, 3), 2377),
+        ((1920, 1080), 25, (4, 6), 3661),
+        ((1080, 1920), 55, (9, 6), 8041),
+        ((640, 480), 9, (3, 3), 1489),
+    ],
 )
 def test_reference_examples(size, hd, grid, n):
     strategy = DynamicPartition(max_crops=hd)

@@ -16,7 +16,9 @@ from mmfw.resolution.native_dynamic import NativeDynamic
 
 @pytest.fixture(scope="module")
 def fuyu(tmp_path_factory):
-    tok = TokenizerFactory(vocab_size=300, min_frequency=1).load_or_build(tmp_path_factory.mktemp("tok"), lambda: ["a b"] * 4)
+    tok = TokenizerFactory(vocab_size=300, min_frequency=1).load_or_build(
+        tmp_path_factory.mktemp("tok"), lambda: ["a b"] * 4
+    )
     tok.add_special_tokens({"additional_special_tokens": ["|SPEAKER|", "|NEWLINE|"]})
     return FuyuProcessor(image_processor=FuyuImageProcessor(), tokenizer=tok)
 
@@ -52,7 +54,11 @@ def test_view_is_content_then_padding_bottom_right():
     pixels = torch.full((3, 45, 70), 200, dtype=torch.uint8)
     views, layout = strategy(pixels)
     assert layout.view_hw == (60, 90) and layout.grid == (2, 3)
-    assert (views[0, :, :45, :70] == 200).all() and (views[0, :, 45:, :] == 0).all() and (views[0, :, :, 70:] == 0).all()
+    assert (
+        (views[0, :, :45, :70] == 200).all()
+        and (views[0, :, 45:, :] == 0).all()
+        and (views[0, :, :, 70:] == 0).all()
+    )
 
 
 def test_large_images_are_downscaled_never_upscaled():

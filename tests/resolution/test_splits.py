@@ -29,16 +29,22 @@ def test_static_split_is_720_tokens_with_overview_last():
 def test_dynamic_split_rule_properties():
     grids = candidate_grids(4, 9)
     assert all(4 <= r * c <= 9 for r, c in grids) and (1, 4) in grids and (3, 3) in grids
+
+    def padding(grid, w, h):
+        scale = min(grid[0] * 672 / h, grid[1] * 672 / w)
+        return grid[0] * grid[1] * 672 * 672 - h * w * scale**2
+
     rng = random.Random(0)
     for _ in range(300):
         w, h = rng.randint(1, 3000), rng.randint(1, 3000)
         r, c = choose_grid(w, h, 672, grids)
         fits = [(gr, gc) for gr, gc in grids if gr * 672 >= h and gc * 672 >= w]
-        if fits:  # some grid holds the image without downscaling: the chosen one does, least padding
+        if fits:
+            # Some grid holds the image without downscaling: the chosen one does, least padding.
             assert r * 672 >= h and c * 672 >= w
-            pad = lambda g: g[0] * g[1] * 672 * 672 - h * w * min(g[0] * 672 / h, g[1] * 672 / w) ** 2  # noqa: E731
-            assert pad((r, c)) <= min(pad(g) for g in fits) + 1e-6
-        else:  # otherwise the one that keeps the most resolution
+            assert padding((r, c), w, h) <= min(padding(g, w, h) for g in fits) + 1e-6
+        else:
+            # Otherwise the one that keeps the most resolution.
             best = max(min(gr * 672 / h, gc * 672 / w) for gr, gc in grids)
             assert min(r * 672 / h, c * 672 / w) == pytest.approx(best)
 
@@ -47,7 +53,9 @@ def test_dynamic_split_layout_overview_and_multi_image():
     strategy = DynamicSplit(size=672, min_crops=4, max_crops=9)
     layout = strategy.layout(2000, 1300)
     rows, cols = layout.grid
-    assert layout.num_views == rows * cols + 1 and count_image_tokens(layout, C_ABSTRACTOR) == 144 * (rows * cols + 1)
+    assert layout.num_views == rows * cols + 1 and count_image_tokens(
+        layout, C_ABSTRACTOR
+    ) == 144 * (rows * cols + 1)
     three = strategy.layout(2000, 1300, images_in_sample=3)
     assert three.num_views == 1 and three.grid == (1, 1)
     one = DynamicSplit(size=32, min_crops=1, max_crops=4).layout(20, 20)
@@ -57,8 +65,14 @@ def test_dynamic_split_layout_overview_and_multi_image():
 @pytest.mark.parametrize(
     ("size", "grid"),
     # (width, height) → (rows, cols) as the released mPLUG-Owl3 processor chooses (S=384, grid_squ_6)
-    [((500, 500), (2, 2)), ((1000, 500), (2, 3)), ((500, 1000), (3, 2)), ((1920, 1080), (2, 3)),
-     ((300, 3000), (4, 1)), ((384, 1152), (3, 1))],
+    [
+        ((500, 500), (2, 2)),
+        ((1000, 500), (2, 3)),
+        ((500, 1000), (3, 2)),
+        ((1920, 1080), (2, 3)),
+        ((300, 3000), (4, 1)),
+        ((384, 1152), (3, 1)),
+    ],
 )
 def test_adaptive_crop_matches_released_choices(size, grid):
     layout = AdaptiveCrop(size=384).layout(*size)

@@ -33,7 +33,11 @@ def test_count_equals_embeddings_of_the_tiny_model(name, tmp_path):
         assert views.shape[0] == layout.num_views
         with torch.no_grad():
             embeds = parts.model.encode_images([views], [layout])[0]
-        assert embeds.shape[0] == count_image_tokens(layout, parts.model.feature_grid) == parts.processor.counter(layout)
+        assert (
+            embeds.shape[0]
+            == count_image_tokens(layout, parts.model.feature_grid)
+            == parts.processor.counter(layout)
+        )
 
 
 WEIRD = {
@@ -44,7 +48,7 @@ WEIRD = {
     "rgba": lambda: Image.new("RGBA", (40, 70), (10, 20, 30, 100)),
     "palette": lambda: Image.new("P", (33, 17)),
     "cmyk": lambda: Image.new("CMYK", (60, 20), (0, 50, 100, 0)),
-    "16bit": lambda: Image.fromarray((np.arange(40 * 30, dtype=np.uint16).reshape(30, 40) * 50)),
+    "16bit": lambda: Image.fromarray(np.arange(40 * 30, dtype=np.uint16).reshape(30, 40) * 50),
 }
 
 

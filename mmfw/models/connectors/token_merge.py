@@ -51,5 +51,7 @@ class TokenMergeConnector(Connector):
         if pad_h or pad_w:
             maps = F.pad(maps, (0, 0, 0, pad_w, 0, pad_h))
         hh, ww = (h + pad_h) // k, (w + pad_w) // k
-        merged = maps.view(n, hh, k, ww, k, c).permute(0, 1, 3, 2, 4, 5).reshape(n, hh * ww, k * k * c)
+        merged = (
+            maps.view(n, hh, k, ww, k, c).permute(0, 1, 3, 2, 4, 5).reshape(n, hh * ww, k * k * c)
+        )
         return self.mlp(merged)

@@ -8,7 +8,7 @@ import torch
 from hydra.utils import get_class
 
 from mmfw.models.encoders.base import VisionEncoder
-from mmfw.models.hf_loading import resolve_dtype
+from mmfw.models.hf_loading import on_meta_device, resolve_dtype
 
 
 class HFVisionEncoder(VisionEncoder):
@@ -46,7 +46,14 @@ class HFVisionEncoder(VisionEncoder):
         super().__init__(image_mean=image_mean, image_std=image_std)
         cls = get_class(model_class)
         torch_dtype = resolve_dtype(dtype, "encoder.dtype")
-        if pretrained:
+        if pretrained and on_meta_device():
+            hf_config = cls.config_class.from_pretrained(
+                pretrained, **dict(pretrained_overrides or {})
+            )
+            self.model = cls._from_config(
+                hf_config, attn_implementation=attn_implementation, dtype=torch_dtype
+            )
+        elif pretrained:
             self.model = cls.from_pretrained(
                 pretrained,
                 attn_implementation=attn_implementation,

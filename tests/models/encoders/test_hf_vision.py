@@ -65,3 +65,11 @@ def test_siglip_has_no_cls_and_says_so():
 def test_select_layer_out_of_range_names_the_key():
     with pytest.raises(ValueError, match="encoder.select_layer"):
         clip(select_layer=-9)
+
+
+def test_a_378_px_encoder_runs_on_672_px_views():
+    """MM1.5: position embeddings interpolated from 378 to 672 (27x27 → 48x48 patches)."""
+    cfg = {**TINY, "image_size": 378, "patch_size": 14, "num_hidden_layers": 1}
+    enc = clip(config=cfg, select_layer=-1)
+    assert enc(torch.zeros(1, 3, 378, 378, dtype=torch.uint8)).shape == (1, 27 * 27, 32)
+    assert enc(torch.zeros(1, 3, 672, 672, dtype=torch.uint8)).shape == (1, 48 * 48, 32)

@@ -1,0 +1,174 @@
+"""``mmfw-plan``: parameters and image-token costs of a config, on the meta device."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from PIL import Image
+
+from mmfw.build import build_model, build_tokenizer
+from mmfw.data.formats.llava_json import RecordError, parse_record
+from mmfw.data.processor import ImageTokenCounter, SampleProcessor
+from mmfw.models.vlm import VisionLanguageModel
+from mmfw.training.stages import MODULES, module_of
+
+
+def plan(cfg: DictConfig) -> dict:
+    """The ``mmfw-plan`` JSON contract (see README)."""
+    warnings: list[str] = []
+    strategy = instantiate(cfg.resolution)
+    vocab = None if _llm_knows_vocab(cfg) else int(cfg.tokenizer.vocab_size)
+    if vocab is not None:
+        warnings.append(
+            f"llm has no published vocab size: planned with tokenizer.vocab_size={vocab}"
+        )
+    with torch.device("meta"):
+        model = build_model(cfg, strategy, vocab, image_token_id=0)
+        instantiate(cfg.stage).freeze(model)
+    counter = ImageTokenCounter(model.feature_grid, model.fusion.placeholders_per_image)
+    result = {"params": param_counts(model), "image_tokens": [], "warnings": warnings}
+    limit = int(cfg.data.max_length)
+    for w, h in cfg.plan.image_sizes:
+        layout = strategy.layout(int(w), int(h))
+        tokens = counter(layout)
+        result["image_tokens"].append(
+            {
+                "size": [int(w), int(h)],
+                "grid": list(layout.grid),
+                "views": layout.num_views,
+                "tokens": tokens,
+            }
+        )
+        if tokens > limit:
+            warnings.append(
+                f"a {w}x{h} image costs {tokens} tokens, more than data.max_length={limit}"
+            )
+        native = getattr(model.encoder, "image_size", None)
+        if native and layout.view_hw != (native, native):
+            msg = f"views of {layout.view_hw[1]}x{layout.view_hw[0]} px: the encoder's {native}-px position embeddings are interpolated"
+            if msg not in warnings:
+                warnings.append(msg)
+    if int(cfg.plan.data_samples) > 0:
+        result["data"] = data_stats(cfg, strategy, counter, warnings)
+    return result
+
+
+def _llm_knows_vocab(cfg: DictConfig) -> bool:
+    return bool(cfg.llm.get("pretrained")) or "vocab_size" in (cfg.llm.get("config") or {})
+
+
+def param_counts(model: VisionLanguageModel) -> dict:
+    """Total and trainable parameters, overall and per module (encoder/connector/fusion/llm)."""
+    modules = {m: {"total": 0, "trainable": 0} for m in MODULES}
+    for name, p in model.named_parameters():
+        entry = modules[module_of(name)]
+        entry["total"] += p.numel()
+        entry["trainable"] += p.numel() if p.requires_grad else 0
+    return {
+        "total": sum(m["total"] for m in modules.values()),
+        "trainable": sum(m["trainable"] for m in modules.values()),
+        "modules": modules,
+    }
+
+
+def _distribution(values: list[int]) -> dict:
+    if not values:
+        return {"min": 0, "median": 0, "p95": 0, "max": 0}
+    ordered = sorted(values)
+    return {
+        "min": ordered[0],
+        "median": statistics.median(ordered),
+        "p95": ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))],
+        "max": ordered[-1],
+    }
+
+
+def data_stats(cfg: DictConfig, strategy, counter: ImageTokenCounter, warnings: list[str]) -> dict:
+    """Image- and total-token distribution of sampled training records (image headers only)."""
+    data = instantiate(cfg.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = build_tokenizer(cfg, Path(tmp), data.texts)
+    processor = SampleProcessor(
+        tokenizer=tokenizer,
+        template=instantiate(cfg.template),
+        strategy=strategy,
+        counter=counter,
+        max_length=int(cfg.data.max_length),
+        image_token=cfg.tokenizer.image_token,
+    )
+    pool = [(src, i) for src in data.sources.values() for i in range(len(src.records()))]
+    rng = random.Random(int(cfg.plan.seed))
+    picked = rng.sample(pool, min(int(cfg.plan.data_samples), len(pool)))
+    image_tokens, totals, skipped = [], [], {}
+    for src, i in picked:
+        try:
+            record = parse_record(src.records()[i])
+            sizes = [_image_size(src.image_root / rel) for rel in record.images]
+            layouts = [strategy.layout(w, h, images_in_sample=len(sizes)) for w, h in sizes]
+            # The training path's own tokenisation, with layouts from the image headers.
+            ids, _ = processor.encode(processor.template.render(record.turns), layouts)
+        except (RecordError, ValueError) as e:
+            reason = getattr(e, "reason", "template")
+            skipped[reason] = skipped.get(reason, 0) + 1
+            continue
+        image_tokens.append(sum(counter(lay) for lay in layouts))
+        totals.append(len(ids))
+    limit = int(cfg.data.max_length)
+    over = sum(t > limit for t in totals)
+    if over:
+        warnings.append(f"{over} of {len(totals)} sampled records exceed data.max_length={limit}")
+    return {
+        "samples": len(totals),
+        "image_tokens": _distribution(image_tokens),
+        "total_tokens": _distribution(totals),
+        "over_max_length": over,
+        "max_length": limit,
+        "skipped": skipped,
+    }
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding the pixels."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except FileNotFoundError as e:
+        raise RecordError("missing_image", f"image {path} does not exist") from e
+    except OSError as e:
+        raise RecordError("bad_image", f"image {path} cannot be read ({e})") from e
+
+
+def render_text(result: dict) -> str:
+    """The plan as a readable table."""
+    p = result["params"]
+    lines = [f"{'module':<10} {'total':>15} {'trainable':>15}"]
+    for name, m in p["modules"].items():
+        lines.append(f"{name:<10} {m['total']:>15,} {m['trainable']:>15,}")
+    lines.append(f"{'all':<10} {p['total']:>15,} {p['trainable']:>15,}")
+    if result["image_tokens"]:
+        lines += ["", f"{'image size':<14} {'grid':>8} {'views':>6} {'tokens':>8}"]
+        for row in result["image_tokens"]:
+            size = "x".join(map(str, row["size"]))
+            grid = "x".join(map(str, row["grid"]))
+            lines.append(f"{size:<14} {grid:>8} {row['views']:>6} {row['tokens']:>8}")
+    if "data" in result:
+        d = result["data"]
+        lines += [
+            "",
+            f"data: {d['samples']} sampled records, {d['over_max_length']} over max_length={d['max_length']}",
+        ]
+        for key in ("image_tokens", "total_tokens"):
+            dist = d[key]
+            lines.append(
+                f"  {key:<13} min {dist['min']}  median {dist['median']}  p95 {dist['p95']}  max {dist['max']}"
+            )
+        if d["skipped"]:
+            lines.append(f"  skipped: {d['skipped']}")
+    lines += ["", *(f"warning: {w}" for w in result["warnings"])]
+    return "\n".join(lines).rstrip()

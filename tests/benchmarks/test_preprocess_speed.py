@@ -1,0 +1,118 @@
+"""Preprocessing throughput: decode → views tensor, mmfw vs transformers' image processors.
+
+Run with ``make bench``. Prints images/s and ratios measured in the same run; asserts only
+that both sides produced the same number of views (the same job).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers import LlavaNextImageProcessor
+from transformers.models.llava_next.image_processing_pil_llava_next import (
+    LlavaNextImageProcessorPil,
+)
+
+from mmfw.resolution.anyres import AnyRes
+from mmfw.resolution.dynamic_partition import DynamicPartition
+from mmfw.resolution.image_io import load_image
+
+pytestmark = pytest.mark.bench
+CLIP = {
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+}
+
+
+def photo(path, w, h):
+    """A JPEG with photo-like content (smooth regions and edges), saved at quality 90."""
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, (h // 20, w // 20, 3), dtype=np.uint8)
+    Image.fromarray(small).resize((w, h), Image.BICUBIC).save(path, quality=90)
+    return path
+
+
+def rate(fn, seconds: float = 4.0) -> float:
+    """Images per second of ``fn`` (one image per call), after a warm-up call."""
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def compare(name: str, mmfw_fn, baselines: dict) -> None:
+    ours = rate(mmfw_fn)
+    print(f"\n[{name}] mmfw: {ours:.2f} images/s")
+    for label, fn in baselines.items():
+        theirs = rate(fn)
+        print(f"[{name}] {label}: {theirs:.2f} images/s -> mmfw is {ours / theirs:.2f}x")
+
+
+def hf_processor(cls, pinpoints_wh):
+    return cls(
+        image_grid_pinpoints=[[h, w] for w, h in pinpoints_wh],
+        size={"shortest_edge": 336},
+        crop_size={"height": 336, "width": 336},
+        **CLIP,
+    )
+
+
+def baselines(path, pinpoints_wh, n_views):
+    fast = hf_processor(LlavaNextImageProcessor, pinpoints_wh)
+    pil = hf_processor(LlavaNextImageProcessorPil, pinpoints_wh)
+
+    def run(proc, image):
+        out = proc(images=image, return_tensors="pt")["pixel_values"]
+        assert out.shape[1] == n_views
+        return out
+
+    return {
+        "transformers LlavaNextImageProcessor (torchvision backend), PIL decode": lambda: run(
+            fast, Image.open(path)
+        ),
+        "transformers LlavaNextImageProcessor, torchvision-decoded tensor": lambda: run(
+            fast, load_image(path)
+        ),
+        "transformers LlavaNextImageProcessorPil (numpy backend)": lambda: run(
+            pil, Image.open(path)
+        ),
+    }
+
+
+def test_hd25_on_a_4k_jpeg(tmp_path):
+    path = photo(tmp_path / "4k.jpg", 3840, 2160)
+    strategy = DynamicPartition(crop_size=336, max_crops=25)
+    views, layout = strategy(load_image(path))
+    rows, cols = layout.grid
+    # The equivalent transformers job: tile into the same rows x cols grid of 336 crops.
+    pinpoints = [[336 * cols, 336 * rows]]
+    compare(
+        f"hd25, 3840x2160 JPEG -> {views.shape[0]} views",
+        lambda: strategy(load_image(path)),
+        baselines(path, pinpoints, views.shape[0]),
+    )
+    mean = torch.tensor(CLIP["image_mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP["image_std"]).view(1, 3, 1, 1)
+    compare(
+        "hd25 incl. float normalisation (what the model does on its device)",
+        lambda: (strategy(load_image(path))[0].float() / 255 - mean) / std,
+        {},
+    )
+
+
+def test_anyres_on_a_1080p_jpeg(tmp_path):
+    path = photo(tmp_path / "1080p.jpg", 1920, 1080)
+    pinpoints = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
+    strategy = AnyRes(crop_size=336, pinpoints=pinpoints)
+    views, _ = strategy(load_image(path))
+    compare(
+        f"anyres, 1920x1080 JPEG -> {views.shape[0]} views",
+        lambda: strategy(load_image(path)),
+        baselines(path, pinpoints, views.shape[0]),
+    )
