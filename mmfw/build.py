@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -34,11 +36,13 @@ def build_model(
     ``vocab_size`` comes from the tokenizer (None: the LLM config's own, for planning).
     Under ``torch.device("meta")`` nothing is allocated and no weights are read.
     """
-    encoder = instantiate(cfg.encoder)
     llm = instantiate(cfg.llm)(vocab_size=vocab_size)
-    connector = instantiate(cfg.connector)(in_dim=encoder.out_dim, out_dim=llm.config.hidden_size)
+    encoder = instantiate(cfg.encoder)
+    if not isinstance(encoder, torch.nn.Module):  # an encoder whose width is the LLM's (Fuyu)
+        encoder = encoder(out_dim=llm.config.hidden_size)
+    connector = wire_connector(instantiate(cfg.connector), encoder, llm.config.hidden_size)
     fusion = instantiate(cfg.fusion)
-    return VisionLanguageModel(
+    model = VisionLanguageModel(
         encoder=encoder,
         connector=connector,
         fusion=fusion,
@@ -47,6 +51,23 @@ def build_model(
         newline=strategy.needs_newline,
         separator=strategy.needs_separator,
     )
+    for adapter in instantiate(cfg.stage).adapters.values():
+        model.adapter_params.update(adapter.apply(model))
+    return model
+
+
+def wire_connector(partial_connector, encoder, llm_width: int):
+    """Call the connector's partial with the live widths (and the encoder's native token
+    grid for connectors that take ``in_grid``)."""
+    kwargs = {"in_dim": encoder.out_dim, "out_dim": llm_width}
+    if "in_grid" in inspect.signature(partial_connector.func).parameters:
+        native = getattr(encoder, "image_size", None)
+        if native is None:
+            raise ValueError(
+                "this connector needs the encoder's native image size (encoder.image_size)"
+            )
+        kwargs["in_grid"] = (native // encoder.patch_size, native // encoder.patch_size)
+    return partial_connector(**kwargs)
 
 
 def build_components(cfg: DictConfig, tokenizer) -> Components:

@@ -67,7 +67,7 @@ def param_counts(model: VisionLanguageModel) -> dict:
     """Total and trainable parameters, overall and per module (encoder/connector/fusion/llm)."""
     modules = {m: {"total": 0, "trainable": 0} for m in MODULES}
     for name, p in model.named_parameters():
-        entry = modules[module_of(name)]
+        entry = modules[module_of(name, model.param_owners)]
         entry["total"] += p.numel()
         entry["trainable"] += p.numel() if p.requires_grad else 0
     return {

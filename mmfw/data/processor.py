@@ -16,14 +16,15 @@ from mmfw.data.formats.llava_json import Record, RecordError
 from mmfw.data.templates.base import ChatTemplate, Segment, Turn
 from mmfw.resolution.base import ResolutionStrategy
 from mmfw.resolution.image_io import load_image
-from mmfw.resolution.layout import FeatureGrid, ImageLayout, count_image_tokens
+from mmfw.resolution.layout import FeatureGrid, ImageLayout, TokenMap, count_image_tokens
 
 IGNORE = -100
 
 
 @dataclass(frozen=True)
 class ImageTokenCounter:
-    """Sequence positions an image takes: its embedding count, or a fixed number per image."""
+    """Sequence positions an image takes: ``layout`` → its embedding count (inline fusion);
+    ``maps`` → one per token map of its layout (hyper attention); an int → that many."""
 
     grid: FeatureGrid
     per_image: str | int = "layout"
@@ -31,6 +32,8 @@ class ImageTokenCounter:
     def __call__(self, layout: ImageLayout) -> int:
         if self.per_image == "layout":
             return count_image_tokens(layout, self.grid)
+        if self.per_image == "maps":
+            return sum(isinstance(p, TokenMap) for p in layout.parts)
         return int(self.per_image)
 
 

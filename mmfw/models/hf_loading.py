@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -16,3 +19,10 @@ def resolve_dtype(name: str, key: str) -> torch.dtype:
 def on_meta_device() -> bool:
     """True inside ``with torch.device("meta")``: build shapes only, read no weights."""
     return torch.get_default_device().type == "meta"
+
+
+def plain(config: Any) -> dict:
+    """A yaml mapping as plain Python containers (transformers' configs reject DictConfig)."""
+    if isinstance(config, DictConfig | ListConfig):
+        return OmegaConf.to_container(config, resolve=True)
+    return dict(config or {})

@@ -6,7 +6,7 @@ from typing import Any
 
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
-from mmfw.models.hf_loading import on_meta_device, resolve_dtype
+from mmfw.models.hf_loading import on_meta_device, plain, resolve_dtype
 
 
 def build_causal_lm(
@@ -57,7 +57,7 @@ def build_causal_lm(
         if model.get_input_embeddings().num_embeddings < vocab_size:
             model.resize_token_embeddings(vocab_size)
         return model
-    kwargs = dict(config or {})
+    kwargs = plain(config)
     if vocab_size is not None:
         kwargs["vocab_size"] = vocab_size
     elif "vocab_size" not in kwargs:

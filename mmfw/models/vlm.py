@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from mmfw.models.adapters.image_positions import ImagePositions
 from mmfw.models.connectors.base import Connector
 from mmfw.models.encoders.base import VisionEncoder
 from mmfw.models.fusion.base import Fusion
@@ -49,6 +50,14 @@ class VisionLanguageModel(nn.Module):
         self.image_separator = (
             nn.Parameter(torch.randn(self.hidden_size) * std) if separator else None
         )
+        # Image-token positions for adapters inside the LLM (Partial LoRA), and the names of
+        # adapter parameters, which train even where their module is frozen.
+        self.image_positions = ImagePositions()
+        self.adapter_params: set[str] = set()
+        # Parameters that live inside another module but belong to a stage module (e.g. the
+        # hyper-attention projections inside LLM layers belong to "fusion").
+        self.param_owners: dict[str, str] = {}
+        fusion.attach(self)
 
     @property
     def feature_grid(self) -> FeatureGrid:
@@ -63,20 +72,28 @@ class VisionLanguageModel(nn.Module):
         self, images: list[torch.Tensor], layouts: list[ImageLayout]
     ) -> list[torch.Tensor]:
         """One (tokens, hidden) tensor per image, exactly ``count_image_tokens`` long."""
+        return [torch.cat(parts) for parts in self.encode_image_parts(images, layouts)]
+
+    def encode_image_parts(
+        self, images: list[torch.Tensor], layouts: list[ImageLayout]
+    ) -> list[list[torch.Tensor]]:
+        """Per image, one (tokens, hidden) tensor per part of its layout; the total is checked
+        against the token accounting."""
         if not images:
             return []
         view_feats = self._encode_views(images)
         grid = self.feature_grid
         out = []
         for feats, layout in zip(view_feats, layouts, strict=True):
-            embeds = self._assemble(feats, layout, grid)
+            parts = self._assemble(feats, layout, grid)
+            produced = sum(int(p.shape[0]) for p in parts)
             expected = count_image_tokens(layout, grid)
-            if embeds.shape[0] != expected:
+            if produced != expected:
                 raise AssertionError(
-                    f"image of size {layout.image_size} produced {embeds.shape[0]} embeddings, "
+                    f"image of size {layout.image_size} produced {produced} embeddings, "
                     f"the token accounting says {expected}"
                 )
-            out.append(embeds)
+            out.append(parts)
         return out
 
     def _encode_views(self, images: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -95,6 +112,9 @@ class VisionLanguageModel(nn.Module):
             pixels = torch.cat([images[i] for i in idx])
             tokens = self.encoder(pixels)
             grid = (hw[0] // patch, hw[1] // patch)
+            weight = next(self.connector.parameters(), None)
+            if weight is not None:  # e.g. a bf16 encoder feeding an fp32 connector
+                tokens = tokens.to(weight.dtype)
             tokens = self.connector(tokens, grid)
             for i, chunk in zip(idx, tokens.split([images[i].shape[0] for i in idx]), strict=True):
                 result[i] = chunk
@@ -102,8 +122,8 @@ class VisionLanguageModel(nn.Module):
 
     def _assemble(
         self, feats: torch.Tensor, layout: ImageLayout, grid: FeatureGrid
-    ) -> torch.Tensor:
-        """Arrange one image's view tokens (V, n, d) into its token sequence."""
+    ) -> list[torch.Tensor]:
+        """Arrange one image's view tokens (V, n, d) into one token sequence per layout part."""
         fh, fw = grid(layout.view_hw)
         pieces = []
         for part in layout.parts:
@@ -122,7 +142,7 @@ class VisionLanguageModel(nn.Module):
                 nl = self._slot(self.image_newline, "newline")
                 stitched = torch.cat([stitched, nl.expand(stitched.shape[0], 1, -1)], dim=1)
             pieces.append(stitched.reshape(-1, stitched.shape[-1]))
-        return torch.cat(pieces)
+        return pieces
 
     @staticmethod
     def _slot(param: nn.Parameter | None, name: str) -> torch.Tensor:
@@ -136,14 +156,21 @@ class VisionLanguageModel(nn.Module):
     def embed_inputs(
         self,
         input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
         images: list[torch.Tensor] | None,
         layouts: list[ImageLayout] | None,
     ) -> tuple[torch.Tensor, dict]:
-        """``inputs_embeds`` with the images fused in, and extra LLM keyword arguments."""
-        text_ids = input_ids.masked_fill(input_ids == self.image_token_id, 0)
-        embeds = self.llm.get_input_embeddings()(text_ids)
-        image_embeds = self.encode_images(images or [], layouts or [])
-        return self.fusion(embeds, input_ids, image_embeds, self.image_token_id)
+        """``inputs_embeds`` with the images fused in, and extra LLM keyword arguments.
+
+        Position ids count real tokens only, so left- and right-padded rows get the same
+        positions (as generation computes them)."""
+        self.image_positions.stage(input_ids == self.image_token_id)
+        embeds = self.llm.get_input_embeddings()(input_ids)
+        parts = self.encode_image_parts(images or [], layouts or [])
+        embeds, extra = self.fusion(
+            embeds, input_ids, attention_mask, parts, layouts or [], self.image_token_id
+        )
+        return embeds, extra
 
     def forward(
         self,
@@ -153,8 +180,15 @@ class VisionLanguageModel(nn.Module):
         images: list[torch.Tensor] | None = None,
         layouts: list[ImageLayout] | None = None,
     ):
-        embeds, extra = self.embed_inputs(input_ids, images, layouts)
-        return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, **extra)
+        embeds, extra = self.embed_inputs(input_ids, attention_mask, images, layouts)
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return self.llm(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            labels=labels,
+            **extra,
+        )
 
     @torch.no_grad()
     def generate(
@@ -169,7 +203,7 @@ class VisionLanguageModel(nn.Module):
         pad_token_id: int | None = None,
     ) -> torch.Tensor:
         """Greedy decoding with the KV cache; input must be LEFT-padded. Returns new ids only."""
-        embeds, extra = self.embed_inputs(input_ids, images, layouts)
+        embeds, extra = self.embed_inputs(input_ids, attention_mask, images, layouts)
         return self.llm.generate(
             inputs_embeds=embeds,
             attention_mask=attention_mask,

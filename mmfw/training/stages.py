@@ -9,8 +9,11 @@ MODULES = ("encoder", "connector", "fusion", "llm")
 OWNERS = {"image_newline": "connector", "image_separator": "connector"}
 
 
-def module_of(param_name: str) -> str:
-    """Top-level module ("encoder", "connector", "fusion", "llm") a parameter belongs to."""
+def module_of(param_name: str, owners: dict[str, str] | None = None) -> str:
+    """Stage module ("encoder", "connector", "fusion", "llm") a parameter belongs to;
+    ``owners`` (the model's ``param_owners``) overrides the top-level rule."""
+    if owners and param_name in owners:
+        return owners[param_name]
     head = param_name.split(".", 1)[0]
     return OWNERS.get(head, head)
 
@@ -23,10 +26,17 @@ class Stage:
         ``requires_grad=False`` and are left out of the optimiser).
       lr: base learning rate.
       lr_scale: module → multiplier of ``lr`` (e.g. ``llm: 0.2``); default 1.
+      adapters: name → adapter (``lora``, ``partial_lora``) added to the model when it is
+        built; adapter parameters train even inside a frozen module.
     """
 
     def __init__(
-        self, *, trainable: dict[str, bool], lr: float, lr_scale: dict[str, float] | None = None
+        self,
+        *,
+        trainable: dict[str, bool],
+        lr: float,
+        lr_scale: dict[str, float] | None = None,
+        adapters: dict | None = None,
     ) -> None:
         for key in [*trainable, *(lr_scale or {})]:
             if key not in MODULES:
@@ -41,22 +51,26 @@ class Stage:
         self.trainable = {k: bool(v) for k, v in trainable.items()}
         self.lr = float(lr)
         self.lr_scale = {m: float((lr_scale or {}).get(m, 1.0)) for m in MODULES}
+        self.adapters = dict(adapters or {})
 
     def freeze(self, model: nn.Module) -> None:
         """Set ``requires_grad`` of every parameter from ``trainable`` (before any wrapping)."""
+        adapter_params = getattr(model, "adapter_params", set())
+        owners = getattr(model, "param_owners", None)
         for name, param in model.named_parameters():
-            module = module_of(name)
+            module = module_of(name, owners)
             if module not in self.trainable:
                 raise ValueError(f"parameter {name!r} belongs to no stage module {MODULES}")
-            param.requires_grad_(self.trainable[module])
+            param.requires_grad_(self.trainable[module] or name in adapter_params)
 
     def param_groups(self, model: nn.Module, weight_decay: float = 0.0) -> list[dict]:
         """Optimiser groups of the trainable parameters, split by module (for its lr) and
         by decay: matrices decay; biases, norms and single vectors do not."""
         groups: dict[tuple[str, bool], list] = {}
+        owners = getattr(model, "param_owners", None)
         for name, param in model.named_parameters():
             if param.requires_grad:
-                groups.setdefault((module_of(name), param.ndim >= 2), []).append(param)
+                groups.setdefault((module_of(name, owners), param.ndim >= 2), []).append(param)
         if not groups:
             raise ValueError("stage.trainable freezes every module: nothing would train")
         return [

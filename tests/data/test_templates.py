@@ -51,3 +51,17 @@ def test_plain_is_image_then_caption():
 def test_bad_alternation_is_rejected():
     with pytest.raises(ValueError, match="turn 1"):
         vicuna().render([Turn("human", "a"), Turn("human", "b")])
+
+
+def test_chatml_string_and_targets():
+    from mmfw.data.templates.chatml import ChatMLTemplate
+
+    segs = ChatMLTemplate(system="S").render([Turn("human", "<image>\nQ"), Turn("gpt", "A")])
+    text = "".join(s.text for s in segs)
+    assert (
+        text
+        == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<image>\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"
+    )
+    assert [s.text for s in segs if s.target] == ["A<|im_end|>"]
+    prompt = "".join(s.text for s in ChatMLTemplate(system="S").prompt([Turn("human", "Q")]))
+    assert prompt.endswith("<|im_start|>assistant\n")

@@ -8,7 +8,7 @@ import torch
 from hydra.utils import get_class
 
 from mmfw.models.encoders.base import VisionEncoder
-from mmfw.models.hf_loading import on_meta_device, resolve_dtype
+from mmfw.models.hf_loading import on_meta_device, plain, resolve_dtype
 
 
 class HFVisionEncoder(VisionEncoder):
@@ -47,9 +47,7 @@ class HFVisionEncoder(VisionEncoder):
         cls = get_class(model_class)
         torch_dtype = resolve_dtype(dtype, "encoder.dtype")
         if pretrained and on_meta_device():
-            hf_config = cls.config_class.from_pretrained(
-                pretrained, **dict(pretrained_overrides or {})
-            )
+            hf_config = cls.config_class.from_pretrained(pretrained, **plain(pretrained_overrides))
             self.model = cls._from_config(
                 hf_config, attn_implementation=attn_implementation, dtype=torch_dtype
             )
@@ -58,10 +56,10 @@ class HFVisionEncoder(VisionEncoder):
                 pretrained,
                 attn_implementation=attn_implementation,
                 dtype=torch_dtype,
-                **dict(pretrained_overrides or {}),
+                **plain(pretrained_overrides),
             )
         else:
-            hf_config = cls.config_class(**dict(config or {}))
+            hf_config = cls.config_class(**plain(config))
             self.model = cls._from_config(
                 hf_config, attn_implementation=attn_implementation, dtype=torch_dtype
             )

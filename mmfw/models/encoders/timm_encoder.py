@@ -50,6 +50,8 @@ class TimmEncoder(VisionEncoder):
         self.out_dim = int(self.model.embed_dim)
         patch = self.model.patch_embed.patch_size
         self.patch_size = int(patch[0] if isinstance(patch, tuple | list) else patch)
+        img = self.model.patch_embed.img_size
+        self.image_size = int(img[0] if isinstance(img, tuple | list) else img)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.model.forward_intermediates(

@@ -16,9 +16,12 @@ class InlineFusion(Fusion):
         self,
         inputs_embeds: torch.Tensor,
         input_ids: torch.Tensor,
-        image_embeds: list[torch.Tensor],
+        attention_mask: torch.Tensor,
+        image_parts: list[list[torch.Tensor]],
+        layouts: list,
         image_token_id: int,
     ) -> tuple[torch.Tensor, dict]:
+        image_embeds = [t for parts in image_parts for t in parts]
         mask = input_ids == image_token_id
         n_slots = int(mask.sum())
         n_embeds = sum(int(e.shape[0]) for e in image_embeds)
