@@ -55,7 +55,16 @@ def small_files(tmp_path_factory):
     return {"__DATA__": str(root / "train.json"), "__TSV__": str(root / "test_mc.tsv")}
 
 
-INSTANTIATED = ("resolution", "template", "synthetic", "data", "stage", "optim", "tokenizer", "checkpoint")
+INSTANTIATED = (
+    "resolution",
+    "template",
+    "synthetic",
+    "data",
+    "stage",
+    "optim",
+    "tokenizer",
+    "checkpoint",
+)
 
 
 def compose_choice(group: str, name: str, small_files: dict):
@@ -90,7 +99,9 @@ def test_yaml_composes_and_instantiates(path: Path, small_files):
     assert instantiate(cfg.trainer).max_steps == cfg.trainer.max_steps
     knows_vocab = cfg.llm.pretrained or "vocab_size" in cfg.llm.config
     with torch.device("meta"):
-        model = build_model(cfg, instantiate(cfg.resolution), None if knows_vocab else 1000, image_token_id=0)
+        model = build_model(
+            cfg, instantiate(cfg.resolution), None if knows_vocab else 1000, image_token_id=0
+        )
     assert next(model.llm.parameters()).device.type == "meta"
     assert sum(p.numel() for p in model.parameters()) > 0
 
