@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from mmfw.resolution.base import ResolutionStrategy, interpolation_mode, resize, split_grid
-from mmfw.resolution.layout import ImageLayout, TokenMap
+from mmfw.resolution.layout import ImageLayout, separate_views
 
 GRID_SQU_6 = [[2, 2], [1, 3], [1, 4], [3, 1], [4, 1], [2, 3], [3, 2]]
 
@@ -79,13 +79,7 @@ class AdaptiveCrop(ResolutionStrategy):
             rows, cols = self.anchors[rank_anchors(width, height, self.anchors, self.size)]
             crops = rows * cols
         n = crops + int(self.global_view or crops == 0)
-        return ImageLayout(
-            image_size=(width, height),
-            view_hw=(self.size, self.size),
-            num_views=n,
-            parts=[TokenMap([i]) for i in range(n)],
-            grid=(rows, cols),
-        )
+        return separate_views((width, height), self.size, n, (rows, cols))
 
     def render(self, pixels: torch.Tensor, layout: ImageLayout, **options) -> torch.Tensor:
         glob = resize(pixels, (self.size, self.size), self.mode).unsqueeze(0)

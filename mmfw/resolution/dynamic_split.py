@@ -12,7 +12,7 @@ from mmfw.resolution.base import (
     resize,
     split_grid,
 )
-from mmfw.resolution.layout import ImageLayout, TokenMap
+from mmfw.resolution.layout import ImageLayout, separate_views
 
 
 def candidate_grids(min_crops: int, max_crops: int) -> list[tuple[int, int]]:
@@ -98,13 +98,7 @@ class DynamicSplit(ResolutionStrategy):
             rows, cols = choose_grid(width, height, self.size, self.grids)
         n = rows * cols
         with_overview = self.overview and n > 1
-        return ImageLayout(
-            image_size=(width, height),
-            view_hw=(self.size, self.size),
-            num_views=n + int(with_overview),
-            parts=[TokenMap([i]) for i in range(n + int(with_overview))],
-            grid=(rows, cols),
-        )
+        return separate_views((width, height), self.size, n + int(with_overview), (rows, cols))
 
     def render(self, pixels: torch.Tensor, layout: ImageLayout, **options) -> torch.Tensor:
         rows, cols = layout.grid

@@ -55,6 +55,19 @@ class ImageLayout:
     grid: tuple[int, int] = (1, 1)
 
 
+def separate_views(
+    image_size: tuple[int, int], side: int, num_views: int, grid: tuple[int, int]
+) -> ImageLayout:
+    """``num_views`` square views each encoded on its own (one token map per view)."""
+    return ImageLayout(
+        image_size=image_size,
+        view_hw=(side, side),
+        num_views=num_views,
+        parts=[TokenMap([i]) for i in range(num_views)],
+        grid=grid,
+    )
+
+
 @dataclass(frozen=True)
 class FeatureGrid:
     """Pixel view → token grid of the encoder followed by the connector.

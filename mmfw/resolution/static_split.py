@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from mmfw.resolution.base import ResolutionStrategy, interpolation_mode, resize, split_grid
-from mmfw.resolution.layout import ImageLayout, TokenMap
+from mmfw.resolution.layout import ImageLayout, separate_views
 
 
 class StaticSplit(ResolutionStrategy):
@@ -46,13 +46,7 @@ class StaticSplit(ResolutionStrategy):
     ) -> ImageLayout:
         rows, cols = self.grid
         n = rows * cols + (1 if self.overview else 0)
-        return ImageLayout(
-            image_size=(width, height),
-            view_hw=(self.size, self.size),
-            num_views=n,
-            parts=[TokenMap([i]) for i in range(n)],
-            grid=(rows, cols),
-        )
+        return separate_views((width, height), self.size, n, (rows, cols))
 
     def render(self, pixels: torch.Tensor, layout: ImageLayout, **options) -> torch.Tensor:
         rows, cols = self.grid

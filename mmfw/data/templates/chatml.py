@@ -35,26 +35,22 @@ class ChatMLTemplate(ChatTemplate):
     def _user(self, text: str) -> Segment:
         return Segment(f"{self.start}{self.user}\n{text}{self.end}\n{self.start}{self.assistant}\n")
 
-    def render(self, turns: list[Turn]) -> list[Segment]:
-        check_alternation(turns, ends_with="gpt")
+    def _segments(self, turns: list[Turn], train: bool) -> list[Segment]:
         segments = self._head()
         for turn in turns:
             if turn.role == "human":
                 segments.append(self._user(turn.text))
             else:
-                segments += [Segment(f"{turn.text}{self.end}", target=True), Segment("\n")]
+                segments += [Segment(f"{turn.text}{self.end}", target=train), Segment("\n")]
         return segments
+
+    def render(self, turns: list[Turn]) -> list[Segment]:
+        check_alternation(turns, ends_with="gpt")
+        return self._segments(turns, train=True)
 
     def prompt(self, turns: list[Turn]) -> list[Segment]:
         check_alternation(turns, ends_with="human")
-        segments = self._head()
-        for turn in turns:
-            segments.append(
-                self._user(turn.text)
-                if turn.role == "human"
-                else Segment(f"{turn.text}{self.end}\n")
-            )
-        return segments
+        return self._segments(turns, train=False)
 
     def texts_for_vocabulary(self) -> list[str]:
         return [self.system, self.start, self.end, f"{self.user}\n", f"{self.assistant}\n"]

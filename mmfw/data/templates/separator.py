@@ -36,25 +36,22 @@ class SeparatorTemplate(ChatTemplate):
     def _head(self) -> str:
         return f"{self.system}{self.sep}" if self.system else ""
 
-    def render(self, turns: list[Turn]) -> list[Segment]:
-        check_alternation(turns, ends_with="gpt")
+    def _segments(self, turns: list[Turn], train: bool) -> list[Segment]:
         segments = [Segment(self._head())]
         for turn in turns:
             if turn.role == "human":
                 segments.append(Segment(f"{self.user}: {turn.text}{self.sep}{self.assistant}:"))
             else:
-                segments.append(Segment(f" {turn.text}{self.sep2}", target=True))
+                segments.append(Segment(f" {turn.text}{self.sep2}", target=train))
         return segments
+
+    def render(self, turns: list[Turn]) -> list[Segment]:
+        check_alternation(turns, ends_with="gpt")
+        return self._segments(turns, train=True)
 
     def prompt(self, turns: list[Turn]) -> list[Segment]:
         check_alternation(turns, ends_with="human")
-        segments = [Segment(self._head())]
-        for turn in turns:
-            if turn.role == "human":
-                segments.append(Segment(f"{self.user}: {turn.text}{self.sep}{self.assistant}:"))
-            else:
-                segments.append(Segment(f" {turn.text}{self.sep2}"))
-        return segments
+        return self._segments(turns, train=False)
 
     def texts_for_vocabulary(self) -> list[str]:
         return [self.system, f"{self.user}: ", f"{self.assistant}:"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import torch
@@ -12,7 +11,7 @@ from timm.models.regnet import RegStage
 from torch import nn
 from torch.nn import functional as F
 
-from mmfw.models.connectors.base import Connector
+from mmfw.models.connectors.base import Connector, mlp, square_grid
 
 
 class CAbstractor(Connector):
@@ -47,12 +46,8 @@ class CAbstractor(Connector):
         activation: str = "torch.nn.SiLU",
     ) -> None:
         super().__init__()
-        side = math.isqrt(num_queries)
-        if side * side != num_queries:
-            raise ValueError(
-                f"connector.num_queries={num_queries} must be a perfect square (e.g. 144)"
-            )
-        self.fixed_grid = (side, side)
+        self.fixed_grid = square_grid(num_queries)
+        side = self.fixed_grid[0]
         hidden = int(hidden_dim or in_dim)
         act = get_class(activation)
         self.in_grid = tuple(in_grid)
@@ -65,10 +60,7 @@ class CAbstractor(Connector):
             nn.AdaptiveAvgPool2d((side, side)),
             stage(depth, hidden, hidden),
         )
-        layers: list[nn.Module] = [nn.Linear(hidden, out_dim)]
-        for _ in range(mlp_depth - 1):
-            layers += [act(), nn.Linear(out_dim, out_dim)]
-        self.readout = nn.Sequential(*layers)
+        self.readout = mlp(hidden, out_dim, mlp_depth, activation)
 
     def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         n, _, c = x.shape

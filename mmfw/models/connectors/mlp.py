@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import torch
-from hydra.utils import get_class
-from torch import nn
 
-from mmfw.models.connectors.base import Connector
+from mmfw.models.connectors.base import Connector, mlp
 
 
 class MLPConnector(Connector):
@@ -21,13 +19,7 @@ class MLPConnector(Connector):
         self, *, in_dim: int, out_dim: int, depth: int = 2, activation: str = "torch.nn.GELU"
     ) -> None:
         super().__init__()
-        if depth < 1:
-            raise ValueError(f"connector.depth={depth} must be at least 1")
-        act = get_class(activation)
-        layers: list[nn.Module] = [nn.Linear(in_dim, out_dim)]
-        for _ in range(depth - 1):
-            layers += [act(), nn.Linear(out_dim, out_dim)]
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = mlp(in_dim, out_dim, depth, activation)
 
     def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         return self.mlp(x)

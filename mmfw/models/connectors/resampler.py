@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from mmfw.models.connectors.base import Connector
+from mmfw.models.connectors.base import Connector, square_grid
 
 
 def sincos_2d(h: int, w: int, dim: int, device=None) -> torch.Tensor:
@@ -69,15 +67,10 @@ class ResamplerConnector(Connector):
         hidden_dim: int | None = None,
     ) -> None:
         super().__init__()
-        side = math.isqrt(num_queries)
-        if side * side != num_queries:
-            raise ValueError(
-                f"connector.num_queries={num_queries} must be a perfect square (e.g. 144)"
-            )
+        self.fixed_grid = square_grid(num_queries)
         dim = int(hidden_dim or out_dim)
         if dim % heads:
             raise ValueError(f"connector.heads={heads} must divide the width {dim}")
-        self.fixed_grid = (side, side)
         self.queries = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
         self.kv_proj = nn.Linear(in_dim, dim) if in_dim != dim else nn.Identity()
         self.layers = nn.ModuleList(ResamplerLayer(dim, heads) for _ in range(depth))

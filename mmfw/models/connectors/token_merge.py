@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import torch
-from hydra.utils import get_class
-from torch import nn
 from torch.nn import functional as F
 
-from mmfw.models.connectors.base import Connector
+from mmfw.models.connectors.base import Connector, mlp
 
 
 class TokenMergeConnector(Connector):
@@ -33,14 +31,10 @@ class TokenMergeConnector(Connector):
         activation: str = "torch.nn.GELU",
     ) -> None:
         super().__init__()
-        if factor < 1 or depth < 1:
-            raise ValueError(f"connector.factor={factor} and connector.depth={depth} must be >= 1")
+        if factor < 1:
+            raise ValueError(f"connector.factor={factor} must be >= 1")
         self.merge = int(factor)
-        act = get_class(activation)
-        layers: list[nn.Module] = [nn.Linear(in_dim * factor * factor, out_dim)]
-        for _ in range(depth - 1):
-            layers += [act(), nn.Linear(out_dim, out_dim)]
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = mlp(in_dim * factor * factor, out_dim, depth, activation)
 
     def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         n, _, c = x.shape
