@@ -32,13 +32,19 @@ class ChatTemplate(ABC):
 
     stop: str
 
-    @abstractmethod
     def render(self, turns: list[Turn]) -> list[Segment]:
         """Training text: human/gpt turns alternate, starting with human."""
+        check_alternation(turns, ends_with="gpt")
+        return self._segments(turns, train=True)
 
-    @abstractmethod
     def prompt(self, turns: list[Turn]) -> list[Segment]:
         """Generation prompt: ``turns`` end with a human turn; the answer is left open."""
+        check_alternation(turns, ends_with="human")
+        return self._segments(turns, train=False)
+
+    @abstractmethod
+    def _segments(self, turns: list[Turn], train: bool) -> list[Segment]:
+        """The rendered turns; assistant messages are targets when ``train``."""
 
     def texts_for_vocabulary(self) -> list[str]:
         """Fixed strings the template adds, so a locally trained tokenizer covers them."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mmfw.data.templates.base import ChatTemplate, Segment, Turn, check_alternation
+from mmfw.data.templates.base import ChatTemplate, Segment, Turn
 
 
 class ChatMLTemplate(ChatTemplate):
@@ -43,14 +43,6 @@ class ChatMLTemplate(ChatTemplate):
             else:
                 segments += [Segment(f"{turn.text}{self.end}", target=train), Segment("\n")]
         return segments
-
-    def render(self, turns: list[Turn]) -> list[Segment]:
-        check_alternation(turns, ends_with="gpt")
-        return self._segments(turns, train=True)
-
-    def prompt(self, turns: list[Turn]) -> list[Segment]:
-        check_alternation(turns, ends_with="human")
-        return self._segments(turns, train=False)
 
     def texts_for_vocabulary(self) -> list[str]:
         return [self.system, self.start, self.end, f"{self.user}\n", f"{self.assistant}\n"]

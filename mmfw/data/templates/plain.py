@@ -7,7 +7,6 @@ from mmfw.data.templates.base import (
     ChatTemplate,
     Segment,
     Turn,
-    check_alternation,
 )
 
 
@@ -30,12 +29,9 @@ class PlainTemplate(ChatTemplate):
             raise ValueError("the plain template needs an image in the human turn")
         return IMAGE_PLACEHOLDER * n
 
-    def render(self, turns: list[Turn]) -> list[Segment]:
-        check_alternation(turns, ends_with="gpt")
-        if len(turns) != 2:
+    def _segments(self, turns: list[Turn], train: bool) -> list[Segment]:
+        if train and len(turns) != 2:
             raise ValueError(f"the plain template takes one exchange, got {len(turns)} turns")
+        if not train:
+            return [Segment(self._images(turns[-1]))]
         return [Segment(self._images(turns[0])), Segment(turns[1].text + self.sep, target=True)]
-
-    def prompt(self, turns: list[Turn]) -> list[Segment]:
-        check_alternation(turns, ends_with="human")
-        return [Segment(self._images(turns[-1]))]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mmfw.data.templates.base import ChatTemplate, Segment, Turn, check_alternation
+from mmfw.data.templates.base import ChatTemplate, Segment, Turn
 
 
 class SeparatorTemplate(ChatTemplate):
@@ -44,14 +44,6 @@ class SeparatorTemplate(ChatTemplate):
             else:
                 segments.append(Segment(f" {turn.text}{self.sep2}", target=train))
         return segments
-
-    def render(self, turns: list[Turn]) -> list[Segment]:
-        check_alternation(turns, ends_with="gpt")
-        return self._segments(turns, train=True)
-
-    def prompt(self, turns: list[Turn]) -> list[Segment]:
-        check_alternation(turns, ends_with="human")
-        return self._segments(turns, train=False)
 
     def texts_for_vocabulary(self) -> list[str]:
         return [self.system, f"{self.user}: ", f"{self.assistant}:"]
