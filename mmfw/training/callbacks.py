@@ -48,3 +48,15 @@ class RunStats(L.Callback):
     @property
     def mean_tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
+
+
+class SaveOnException(L.Callback):
+    """Writes ``last.ckpt`` when training stops on an exception, so no work is lost (the
+    error itself still propagates). ``resume=auto`` then continues from there."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if trainer.global_step > 0:
+            trainer.save_checkpoint(self.path, weights_only=False)

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmfw.build import build_components, build_tokenizer
 from mmfw.eval.runner import evaluate_benchmark
-from mmfw.training.callbacks import RunStats
+from mmfw.training.callbacks import RunStats, SaveOnException
 from mmfw.training.module import VLMModule
 
 
@@ -60,12 +60,20 @@ def train(cfg: DictConfig, run_dir: str | Path, group: str | None = None) -> dic
     trainer = instantiate(
         cfg.trainer,
         logger=loggers or False,
-        callbacks=[checkpoint, stats],
+        callbacks=[checkpoint, stats, SaveOnException(str(run_dir / "checkpoints" / "last.ckpt"))],
         default_root_dir=str(run_dir),
     )
     for lg in loggers:
         lg.log_hyperparams(resolved)
 
+    try:
+        return _fit_and_evaluate(cfg, run_dir, trainer, module, datamodule, parts, loggers, stats)
+    finally:
+        _finish_wandb()
+
+
+def _fit_and_evaluate(cfg, run_dir, trainer, module, datamodule, parts, loggers, stats) -> dict:
+    """Fit, save the final state, evaluate the benchmarks, write metrics.json."""
     t0 = time.perf_counter()
     trainer.fit(
         module,
@@ -100,7 +108,6 @@ def train(cfg: DictConfig, run_dir: str | Path, group: str | None = None) -> dic
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     for lg in loggers:
         lg.finalize("success")
-    _finish_wandb()
     return metrics
 
 
