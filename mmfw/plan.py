@@ -23,7 +23,7 @@ def plan(cfg: DictConfig) -> dict:
     """The ``mmfw-plan`` JSON contract (see README)."""
     warnings: list[str] = []
     strategy = instantiate(cfg.resolution)
-    vocab = None if _llm_knows_vocab(cfg) else int(cfg.tokenizer.vocab_size)
+    vocab = None if llm_knows_vocab(cfg) else int(cfg.tokenizer.vocab_size)
     if vocab is not None:
         warnings.append(
             f"llm has no published vocab size: planned with tokenizer.vocab_size={vocab}"
@@ -59,7 +59,8 @@ def plan(cfg: DictConfig) -> dict:
     return result
 
 
-def _llm_knows_vocab(cfg: DictConfig) -> bool:
+def llm_knows_vocab(cfg: DictConfig) -> bool:
+    """True when the LLM has its own vocabulary size (pretrained, or ``llm.config.vocab_size``)."""
     return bool(cfg.llm.get("pretrained")) or "vocab_size" in (cfg.llm.get("config") or {})
 
 

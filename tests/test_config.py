@@ -87,6 +87,7 @@ def test_yaml_composes_and_instantiates(path: Path, small_files):
     """Every node of the composed config instantiates; the model is built with its live
     wiring on the meta device (real-size choices build in milliseconds, no memory)."""
     from mmfw.build import build_model
+    from mmfw.plan import llm_knows_vocab
 
     cfg = compose_choice(*_group_and_name(path), small_files)
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
@@ -97,7 +98,7 @@ def test_yaml_composes_and_instantiates(path: Path, small_files):
     for name, node in (cfg.get("benchmarks") or {}).items():
         assert instantiate(node) is not None, name
     assert instantiate(cfg.trainer).max_steps == cfg.trainer.max_steps
-    knows_vocab = cfg.llm.pretrained or "vocab_size" in cfg.llm.config
+    knows_vocab = llm_knows_vocab(cfg)
     with torch.device("meta"):
         model = build_model(
             cfg, instantiate(cfg.resolution), None if knows_vocab else 1000, image_token_id=0
