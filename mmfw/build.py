@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,11 +71,15 @@ def wire_connector(partial_connector, encoder, llm_width: int):
     return partial_connector(**kwargs)
 
 
-def build_components(cfg: DictConfig, tokenizer) -> Components:
+def build_components(cfg: DictConfig, tokenizer, meta: bool = False) -> Components:
+    """Tokenizer-wired model, resolution strategy, template and processor. ``meta=True``
+    builds the model on the meta device (shapes only): training builds the real one later,
+    inside the distributed strategy's context (``VLMModule.configure_model``)."""
     strategy = instantiate(cfg.resolution)
     template = instantiate(cfg.template)
     image_token_id = tokenizer.convert_tokens_to_ids(cfg.tokenizer.image_token)
-    model = build_model(cfg, strategy, len(tokenizer), image_token_id)
+    with torch.device("meta") if meta else nullcontext():
+        model = build_model(cfg, strategy, len(tokenizer), image_token_id)
     counter = ImageTokenCounter(model.feature_grid, model.fusion.placeholders_per_image)
     processor = SampleProcessor(
         tokenizer=tokenizer,
@@ -87,8 +92,11 @@ def build_components(cfg: DictConfig, tokenizer) -> Components:
     return Components(tokenizer, model, strategy, template, processor)
 
 
-def build_tokenizer(cfg: DictConfig, save_dir: Path, texts) -> object:
-    """The run's tokenizer (reused from ``save_dir`` when present)."""
+def build_tokenizer(
+    cfg: DictConfig, save_dir: Path, texts, inherit_from: Path | None = None
+) -> object:
+    """The run's tokenizer (reused from ``save_dir`` when present; copied from
+    ``inherit_from``, the tokenizer of the run a stage starts from, when given)."""
     factory = instantiate(cfg.tokenizer)
     fixed = instantiate(cfg.template).texts_for_vocabulary()
 
@@ -98,7 +106,7 @@ def build_tokenizer(cfg: DictConfig, save_dir: Path, texts) -> object:
             yield text
             yield from fixed
 
-    return factory.load_or_build(save_dir, corpus)
+    return factory.load_or_build(save_dir, corpus, inherit_from)
 
 
 def load_run_tokenizer(run_dir: Path) -> object:

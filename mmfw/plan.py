@@ -16,6 +16,7 @@ from mmfw.build import build_model, build_tokenizer
 from mmfw.data.formats.llava_json import RecordError, parse_record
 from mmfw.data.processor import ImageTokenCounter, SampleProcessor
 from mmfw.models.vlm import VisionLanguageModel
+from mmfw.training.memory import model_state_memory
 from mmfw.training.stages import MODULES, module_of
 
 
@@ -33,6 +34,7 @@ def plan(cfg: DictConfig) -> dict:
         instantiate(cfg.stage).freeze(model)
     counter = ImageTokenCounter(model.feature_grid, model.fusion.placeholders_per_image)
     result = {"params": param_counts(model), "image_tokens": [], "warnings": warnings}
+    result["memory"] = memory_plan(cfg, model)
     limit = int(cfg.data.max_length)
     for w, h in cfg.plan.image_sizes:
         layout = strategy.layout(int(w), int(h))
@@ -57,6 +59,26 @@ def plan(cfg: DictConfig) -> dict:
     if int(cfg.plan.data_samples) > 0:
         result["data"] = data_stats(cfg, strategy, counter, warnings)
     return result
+
+
+def memory_plan(cfg: DictConfig, model: VisionLanguageModel) -> dict:
+    """Model states per device for the chosen trainer (see ``mmfw.training.memory``)."""
+    spec = instantiate(cfg.trainer)
+    compute = getattr(spec.strategy, "param_dtype", None)
+    memory = model_state_memory(
+        model,
+        strategy=spec.strategy.name,
+        sharding=spec.strategy.sharding,
+        precision=spec.precision,
+        devices=spec.world,
+        optimizer_bytes=float(instantiate(cfg.optim).state_bytes_per_param),
+        compute_bytes=compute.itemsize if compute is not None else 2,
+    )
+    budget = cfg.plan.get("gpu_memory_gb")
+    if budget:
+        memory["gpu_memory_gb"] = float(budget)
+        memory["fits"] = memory["per_device"]["total"] <= float(budget) * 2**30
+    return memory
 
 
 def llm_knows_vocab(cfg: DictConfig) -> bool:
@@ -145,6 +167,32 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise RecordError("bad_image", f"image {path} cannot be read ({e})") from e
 
 
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def memory_lines(m: dict) -> list[str]:
+    d = m["per_device"]
+    lines = [
+        f"model states per device ({m['strategy']}, {m['devices']} device(s), {m['precision']}):",
+        "  "
+        + "  ".join(f"{k} {_gib(d[k])}" for k in ("weights", "gradients", "optimizer", "gathered")),
+        f"  total {_gib(d['total'])}",
+    ]
+    if "cpu_per_device" in m:
+        c = m["cpu_per_device"]
+        lines.append(
+            "  offloaded to CPU per rank: " + "  ".join(f"{k} {_gib(v)}" for k, v in c.items())
+        )
+    if "fits" in m:
+        verdict = "fits" if m["fits"] else "does NOT fit"
+        lines.append(
+            f"  {verdict} a {m['gpu_memory_gb']:g} GB GPU (model states only; activations and "
+            "buffers come on top)"
+        )
+    return lines
+
+
 def render_text(result: dict) -> str:
     """The plan as a readable table."""
     p = result["params"]
@@ -171,5 +219,7 @@ def render_text(result: dict) -> str:
             )
         if d["skipped"]:
             lines.append(f"  skipped: {d['skipped']}")
+    if "memory" in result:
+        lines += ["", *memory_lines(result["memory"])]
     lines += ["", *(f"warning: {w}" for w in result["warnings"])]
     return "\n".join(lines).rstrip()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mmfw.build import build_components, load_run_tokenizer
 from mmfw.data.processor import SampleProcessor
 from mmfw.models.vlm import VisionLanguageModel
+from mmfw.training.checkpoints import model_state, read_checkpoint
 
 
 @dataclass
@@ -37,10 +37,7 @@ def load_run(run_dir: str | Path, ckpt: str = "last", device: str = "cpu") -> Lo
     cfg = OmegaConf.load(config_file)
     parts = build_components(cfg, load_run_tokenizer(run_dir))
     path = checkpoint_path(run_dir, ckpt)
-    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    prefix = "model."
-    parts.model.load_state_dict(
-        {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, strict=True
-    )
+    # Any layout: a file, or a DeepSpeed / FSDP2 sharded folder (consolidated on the CPU).
+    parts.model.load_state_dict(model_state(read_checkpoint(path)), strict=True)
     parts.model.to(device).eval()
     return LoadedRun(cfg, parts.model, parts.processor, path)

@@ -16,7 +16,14 @@ from tests.conftest import SMALL_TASK
 
 CONF = Path(CONF_DIR)
 ENTRY = {"train.yaml", "eval.yaml", "plan.yaml"}
-YAMLS = sorted(p for p in CONF.rglob("*.yaml") if p.name not in ENTRY)
+# hydra/ (launchers, sweepers) compose with the CLI (tests/cli/test_launchers.py); pipeline/
+# entries are lists of overrides (below).
+YAMLS = sorted(
+    p
+    for p in CONF.rglob("*.yaml")
+    if p.name not in ENTRY and p.relative_to(CONF).parts[0] not in ("hydra", "pipeline")
+)
+PIPELINES = sorted(p.stem for p in (CONF / "pipeline").glob("*.yaml"))
 
 
 def _group_and_name(path: Path) -> tuple[str, str]:
@@ -98,6 +105,7 @@ def test_yaml_composes_and_instantiates(path: Path, small_files):
     for name, node in (cfg.get("benchmarks") or {}).items():
         assert instantiate(node) is not None, name
     assert instantiate(cfg.trainer).max_steps == cfg.trainer.max_steps
+    instantiate(cfg.trainer).batch_plan(cfg.data.batch_size, cfg.data.global_batch_size)
     knows_vocab = llm_knows_vocab(cfg)
     with torch.device("meta"):
         model = build_model(
@@ -135,3 +143,24 @@ def test_compose_matches_cli_defaults():
     assert cfg.name == "tiny_llava"
     assert cfg.connector._target_.endswith("LinearConnector")
     assert OmegaConf.is_struct(cfg)
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+@pytest.mark.parametrize("recipe", ["tiny_llava", "llava15_7b"])
+def test_every_pipeline_stage_composes_and_instantiates(name, recipe, small_files):
+    """Each stage's overrides on top of a recipe give a config whose stage, optimiser and
+    trainer instantiate (as the stage's own mmfw-train process will)."""
+    from mmfw.training.pipeline import stage_overrides
+
+    base = [f"experiment={recipe}", *SMALL_TASK]
+    if recipe == "llava15_7b":
+        base.append(f"data.sources.main.path={small_files['__DATA__']}")
+    stages = stage_overrides(mmfw.compose([*base, f"+pipeline={name}"]))
+    assert len(stages) >= 2
+    for overrides in stages.values():
+        cfg = mmfw.compose([*overrides, *base])
+        stage = instantiate(cfg.stage)
+        assert instantiate(cfg.optim) is not None
+        spec = instantiate(cfg.trainer)
+        assert spec.batch_plan(cfg.data.batch_size, cfg.data.global_batch_size).global_batch > 0
+        assert stage.lr > 0

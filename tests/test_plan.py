@@ -24,7 +24,9 @@ def test_cli_prints_the_json_contract():
         "plan.format=json",
     )
     result = json.loads(out.stdout)
-    assert set(result) == {"params", "image_tokens", "warnings"}
+    assert set(result) == {"params", "image_tokens", "warnings", "memory"}
+    assert result["memory"]["strategy"] == "single" and result["memory"]["devices"] == 1
+    assert set(result["memory"]["per_device"]) >= {"weights", "gradients", "optimizer", "total"}
     params = result["params"]
     assert set(params["modules"]) == {"encoder", "connector", "fusion", "llm"}
     assert params["total"] == sum(m["total"] for m in params["modules"].values()) > 0

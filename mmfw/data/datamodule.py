@@ -6,11 +6,13 @@ from collections.abc import Iterator
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
 
 from mmfw.data.collate import TrainingCollator
 from mmfw.data.dataset import ConversationDataset
 from mmfw.data.processor import SampleProcessor
+from mmfw.data.sampler import GlobalBatchSampler
 from mmfw.data.sources import JsonSource
 
 
@@ -20,12 +22,15 @@ class VLDataModule(L.LightningDataModule):
     Yaml keys:
       sources: name → source (``path``, ``image_root``, ``weight``, ...) for training.
       val_sources: name → source for the validation loss (empty: no validation).
-      batch_size: samples per device per step.
+      batch_size: samples per device per forward pass (the micro-batch).
+      global_batch_size: samples per optimiser step over all devices (LLaVA: 256 to align,
+        128 to SFT); gradient accumulation is derived from it and the device count. null:
+        batch_size x devices x trainer.accumulate_grad_batches.
       num_workers: DataLoader worker processes (0 = in the main process).
       max_length: token limit per sample; longer samples are truncated after their images,
         or skipped (counted as ``too_long``) when an image would be cut.
       strict: raise on the first unusable record instead of skipping and counting it.
-      seed: seed of the sampling order.
+      seed: seed of the sampling order (each epoch's order is a function of seed and epoch).
     The processor (tokenizer, template, resolution strategy, token counter) is attached by
     the run builder once the tokenizer and the model exist.
     """
@@ -36,6 +41,7 @@ class VLDataModule(L.LightningDataModule):
         sources: dict[str, JsonSource],
         val_sources: dict[str, JsonSource] | None = None,
         batch_size: int = 32,
+        global_batch_size: int | None = None,
         num_workers: int = 0,
         max_length: int = 2048,
         strict: bool = False,
@@ -47,11 +53,14 @@ class VLDataModule(L.LightningDataModule):
         self.sources = dict(sources)
         self.val_sources = dict(val_sources or {})
         self.batch_size = batch_size
+        self.global_batch_size = global_batch_size
         self.num_workers = num_workers
         self.max_length = max_length
         self.strict = strict
         self.seed = seed
         self.processor: SampleProcessor | None = None
+        self.sampler: GlobalBatchSampler | None = None
+        self._resume: dict | None = None
 
     def attach(self, processor: SampleProcessor) -> None:
         self.processor = processor
@@ -79,37 +88,70 @@ class VLDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         ds = self._dataset(self.sources)
+        rank, world, accumulate = self._layout()
+        self.sampler = GlobalBatchSampler(
+            ds.source_sizes(),
+            [src.weight for src in self.sources.values()],
+            seed=self.seed,
+            micro_batch=self.batch_size,
+            accumulate=accumulate,
+            rank=rank,
+            world=world,
+        )
+        if self._resume is not None:
+            self.sampler.resume_at(self._resume["epoch"], self._resume["micro_batches"])
+            self._resume = None
         return DataLoader(
             ds,
             batch_size=self.batch_size,
-            sampler=self._sampler(ds),
+            sampler=self.sampler,
             num_workers=self.num_workers,
             collate_fn=self._collator(),
             persistent_workers=self.num_workers > 0,
             drop_last=False,
+            # Worker seeds come from this generator, not from the global RNG, so building the
+            # loader at a resume consumes nothing the model's dropout would have used.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def val_dataloader(self) -> DataLoader | list:
         if not self.val_sources:
             return []
+        ds = self._dataset(self.val_sources)
+        rank, world, _ = self._layout()
+        sampler = (
+            DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=False)
+            if world > 1
+            else None
+        )
         return DataLoader(
-            self._dataset(self.val_sources),
+            ds,
             batch_size=self.batch_size,
+            sampler=sampler,
             shuffle=False,
             num_workers=self.num_workers,
             collate_fn=self._collator(),
         )
 
-    def _sampler(self, ds: ConversationDataset) -> Sampler:
-        """Uniform over records for one source; by source weight for a mixture."""
-        gen = torch.Generator().manual_seed(self.seed)
-        sizes = ds.source_sizes()
-        weights = [src.weight for src in self.sources.values()]
-        if len(sizes) == 1:
-            return RandomSampler(ds, generator=gen)
-        if sum(w for w, n in zip(weights, sizes, strict=True) if n) <= 0:
-            raise ValueError("data.sources: every non-empty source has weight 0")
-        per_item = torch.cat(
-            [torch.full((n,), w / n if n else 0.0) for w, n in zip(weights, sizes, strict=True)]
-        )
-        return WeightedRandomSampler(per_item, num_samples=len(ds), replacement=True, generator=gen)
+    def _layout(self) -> tuple[int, int, int]:
+        """(rank, ranks, accumulation) from the Trainer running this data (1 process without)."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1, 1
+        return trainer.global_rank, trainer.world_size, int(trainer.accumulate_grad_batches)
+
+    def state_dict(self) -> dict:
+        """Where the sampler stands: the epoch and the micro-batches this epoch has trained."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return {}
+        progress = trainer.fit_loop.epoch_loop.batch_progress.current
+        return {"epoch": int(trainer.current_epoch), "micro_batches": int(progress.processed)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not state:
+            return
+        if self.sampler is not None:  # the loader already exists (strategies that restore late)
+            self.sampler.resume_at(state["epoch"], state["micro_batches"])
+        else:
+            self._resume = dict(state)

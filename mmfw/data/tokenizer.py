@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -41,16 +42,28 @@ class TokenizerFactory:
         self.trust_remote_code = trust_remote_code
 
     def load_or_build(
-        self, save_dir: str | Path, texts: Callable[[], Iterable[str]]
+        self,
+        save_dir: str | Path,
+        texts: Callable[[], Iterable[str]],
+        inherit_from: str | Path | None = None,
     ) -> PreTrainedTokenizerBase:
-        """The tokenizer saved in ``save_dir`` if there is one, else a new one saved there."""
+        """The tokenizer saved in ``save_dir`` if there is one; else a copy of
+        ``inherit_from`` (another run's tokenizer folder) when given; else a new one."""
+        from filelock import FileLock
+
         save_dir = Path(save_dir)
-        if (save_dir / "tokenizer_config.json").exists():
-            return load_tokenizer(save_dir)
-        tok = self._pretrained() if self.pretrained else self._train(texts())
-        save_dir.mkdir(parents=True, exist_ok=True)
-        tok.save_pretrained(save_dir)
-        return tok
+        save_dir.parent.mkdir(parents=True, exist_ok=True)
+        # Every rank of a job builds its tokenizer here; the first builds, the others load.
+        with FileLock(str(save_dir.parent / f".{save_dir.name}.lock")):
+            if (save_dir / "tokenizer_config.json").exists():
+                return load_tokenizer(save_dir)
+            if inherit_from is not None:
+                shutil.copytree(inherit_from, save_dir, dirs_exist_ok=True)
+                return load_tokenizer(save_dir)
+            tok = self._pretrained() if self.pretrained else self._train(texts())
+            save_dir.mkdir(parents=True, exist_ok=True)
+            tok.save_pretrained(save_dir)
+            return tok
 
     def _pretrained(self) -> PreTrainedTokenizerBase:
         tok = AutoTokenizer.from_pretrained(

@@ -6,7 +6,12 @@ from typing import Any
 
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
-from mmfw.models.hf_loading import on_meta_device, plain, resolve_dtype
+from mmfw.models.hf_loading import (
+    on_meta_device,
+    plain,
+    resolve_attn_implementation,
+    resolve_dtype,
+)
 
 
 def build_causal_lm(
@@ -27,7 +32,8 @@ def build_causal_lm(
         persimmon, ...), used only without ``pretrained``.
       config: keyword arguments of that model's config (hidden_size, num_hidden_layers, ...).
       attn_implementation: sdpa (CPU and GPU) | eager | flash_attention_2 (GPU, needs the
-        ``gpu`` extra).
+        ``gpu`` extra; falls back to sdpa with a warning where it cannot run). The yamls
+        follow ``trainer.attn_implementation``.
       dtype: float32 | bfloat16 | float16.
       trust_remote_code: allow the checkpoint's own Python code (off unless you trust it).
 
@@ -37,6 +43,9 @@ def build_causal_lm(
     Under ``torch.device("meta")`` a pretrained model is built from its config alone.
     """
     torch_dtype = resolve_dtype(dtype, "llm.dtype")
+    attn_implementation = resolve_attn_implementation(
+        attn_implementation, "llm.attn_implementation"
+    )
     if pretrained and on_meta_device():
         hf_config = AutoConfig.from_pretrained(pretrained, trust_remote_code=trust_remote_code)
         if vocab_size and vocab_size > hf_config.vocab_size:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -58,6 +60,28 @@ class VisionLanguageModel(nn.Module):
         # hyper-attention projections inside LLM layers belong to "fusion").
         self.param_owners: dict[str, str] = {}
         fusion.attach(self)
+
+    def unused_parameters(self) -> set[str]:
+        """Parameters no output depends on (see ``VisionEncoder.unused_parameters``)."""
+        return {f"encoder.{n}" for n in self.encoder.unused_parameters()}
+
+    def enable_gradient_checkpointing(self, modules: list[str]) -> None:
+        """Recompute the activations of the blocks of ``modules`` (encoder, llm) in backward."""
+        for name in modules:
+            part = getattr(self, name, None)
+            hf = part if isinstance(part, PreTrainedModel) else getattr(part, "model", None)
+            if isinstance(hf, PreTrainedModel) and hf.supports_gradient_checkpointing:
+                hf.gradient_checkpointing_enable(
+                    gradient_checkpointing_kwargs={"use_reentrant": False}
+                )
+            elif hasattr(hf, "set_grad_checkpointing"):  # timm
+                hf.set_grad_checkpointing(True)
+            else:  # e.g. Fuyu's patch projection: nothing deep enough to recompute
+                warnings.warn(
+                    f"gradient checkpointing of {name!r}: {type(part).__name__} has no blocks to "
+                    "checkpoint; it runs without",
+                    stacklevel=2,
+                )
 
     @property
     def feature_grid(self) -> FeatureGrid:

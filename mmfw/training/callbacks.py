@@ -1,24 +1,38 @@
-"""Callbacks: throughput, learning rate, and counts of skipped records."""
+"""Callbacks: throughput and MFU, reproducible per-step randomness, no lost work."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
 
 import lightning as L
+import numpy as np
+import torch
+
+from mmfw.training.flops import StepFlops
 
 
 class RunStats(L.Callback):
-    """Logs ``train/tokens_per_s``, ``train/lr`` and ``data/skipped_<reason>``; keeps totals.
+    """Logs ``train/tokens_per_s``, ``train/samples_per_s`` (summed over ranks), ``train/lr``,
+    ``data/skipped_<reason>`` and, when ``peak_tflops`` is known, ``train/mfu`` and
+    ``train/mfu_without_encoder`` (model FLOPs / step time / peak, see ``mmfw.training.flops``).
 
-    Tokens are the non-padding positions of a batch (text and image tokens), per process.
+    Tokens are the non-padding positions of a batch (text and image tokens).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, peak_tflops: float | None = None) -> None:
+        self.peak_tflops = peak_tflops
         self.skipped: Counter = Counter()
         self.tokens = 0
+        self.samples = 0
         self.seconds = 0.0
+        self.flops = {"encoder": 0.0, "connector": 0.0, "llm": 0.0}
         self._t0: float | None = None
+        self._counter: StepFlops | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._counter = StepFlops(pl_module.model)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._t0 = time.perf_counter()
@@ -29,34 +43,107 @@ class RunStats(L.Callback):
             pl_module.log(f"data/skipped_{reason}", float(n), batch_size=1)
         if batch["input_ids"] is None or self._t0 is None:
             return
-        dt = time.perf_counter() - self._t0
+        dt = max(time.perf_counter() - self._t0, 1e-9)
         tokens = int(batch["attention_mask"].sum())
+        samples = int(batch["num_samples"])
         self.tokens += tokens
+        self.samples += samples
         self.seconds += dt
-        pl_module.log("train/tokens_per_s", tokens / max(dt, 1e-9), batch_size=1, prog_bar=True)
+        sync = trainer.world_size > 1
+        log = pl_module.log
+        log(
+            "train/tokens_per_s",
+            tokens / dt,
+            batch_size=1,
+            prog_bar=True,
+            sync_dist=sync,
+            reduce_fx="sum",
+        )
+        log("train/samples_per_s", samples / dt, batch_size=1, sync_dist=sync, reduce_fx="sum")
         opt = trainer.optimizers[0]
-        pl_module.log("train/lr", max(g["lr"] for g in opt.param_groups), batch_size=1)
+        log("train/lr", max(g["lr"] for g in opt.param_groups), batch_size=1)
+        if self._counter is not None:
+            step = self._counter(batch)
+            for part, value in step.items():
+                self.flops[part] += value
+            if self.peak_tflops:
+                peak = self.peak_tflops * 1e12
+                total = sum(step.values())
+                log("train/mfu", total / dt / peak, batch_size=1, sync_dist=sync)
+                log(
+                    "train/mfu_without_encoder",
+                    (total - step["encoder"]) / dt / peak,
+                    batch_size=1,
+                    sync_dist=sync,
+                )
+
+    def summary(self, world: int) -> dict:
+        """Run totals for ``metrics.json`` (rates summed over ranks, MFU per device)."""
+        out = {
+            "train/tokens_per_s": round(self.mean(self.tokens) * world, 1),
+            "train/samples_per_s": round(self.mean(self.samples) * world, 3),
+            "train/flops_per_token": round(sum(self.flops.values()) / max(self.tokens, 1), 1),
+        }
+        if self.peak_tflops and self.seconds:
+            peak = self.peak_tflops * 1e12
+            total = sum(self.flops.values())
+            out["train/mfu"] = round(total / self.seconds / peak, 5)
+            out["train/mfu_without_encoder"] = round(
+                (total - self.flops["encoder"]) / self.seconds / peak, 5
+            )
+        return out
+
+    def mean(self, count: float) -> float:
+        return count / self.seconds if self.seconds else 0.0
 
     def state_dict(self) -> dict:
-        return {"skipped": dict(self.skipped), "tokens": self.tokens, "seconds": self.seconds}
+        return {
+            "skipped": dict(self.skipped),
+            "tokens": self.tokens,
+            "samples": self.samples,
+            "seconds": self.seconds,
+            "flops": dict(self.flops),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.skipped = Counter(state.get("skipped", {}))
         self.tokens = state.get("tokens", 0)
+        self.samples = state.get("samples", 0)
         self.seconds = state.get("seconds", 0.0)
+        self.flops.update(state.get("flops", {}))
 
-    @property
-    def mean_tokens_per_s(self) -> float:
-        return self.tokens / self.seconds if self.seconds else 0.0
+
+class StepSeeds(L.Callback):
+    """Reseeds Python, NumPy and torch (every device) before each micro-batch from
+    (seed, rank, epoch, batch index). Randomness inside a step (dropout) is then a function of
+    where the run is, so a resumed run draws exactly what the uninterrupted one drew, on any
+    number of ranks, without storing generator states."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # hash() of a tuple of ints is the same in every process (no hash randomisation).
+        key = (self.seed, trainer.global_rank, trainer.current_epoch, batch_idx)
+        value = hash(key) & 0x7FFF_FFFF
+        random.seed(value)
+        np.random.seed(value)
+        torch.manual_seed(value)
 
 
 class SaveOnException(L.Callback):
-    """Writes ``last.ckpt`` when training stops on an exception, so no work is lost (the
-    error itself still propagates). ``resume=auto`` then continues from there."""
+    """Writes ``last.ckpt`` when training stops on an exception (including SIGTERM), so no
+    work is lost (the error itself still propagates). ``resume=auto`` then continues there."""
 
     def __init__(self, path: str) -> None:
         self.path = path
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if trainer.global_step > 0:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        # A save is collective: with several ranks it is safe only when every rank stops
+        # together (Lightning broadcasts SIGTERM); otherwise the periodic checkpoints stand.
+        if trainer.global_step > 0 and (
+            trainer.world_size == 1 or isinstance(exception, SIGTERMException)
+        ):
             trainer.save_checkpoint(self.path, weights_only=False)

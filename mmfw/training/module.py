@@ -1,15 +1,18 @@
-"""The thin LightningModule: step, loss, logging, optimiser."""
+"""The thin LightningModule: builds the model where the strategy wants it, step, loss, optimiser."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 import torch
 
 from mmfw.models.vlm import VisionLanguageModel
-from mmfw.training.optim import AdamWCosine
+from mmfw.training.init_from import load_init_weights
 from mmfw.training.stages import Stage
+from mmfw.training.strategies.base import StrategySpec
+from mmfw.training.strategies.single import SingleDevice
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "images", "layouts")
 
@@ -17,19 +20,54 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "images", "layouts")
 class VLMModule(L.LightningModule):
     """Wraps a :class:`VisionLanguageModel`; the stage decides what trains.
 
-    ``config`` (the resolved run config, plain containers) is stored in every checkpoint so
-    a checkpoint alone can rebuild its model.
+    The model is built in :meth:`configure_model`, inside the strategy's context: under
+    DeepSpeed ZeRO-3 every parameter is partitioned as it is created, under FSDP2 the blocks
+    are sharded right after, so no rank ever holds a whole real-size model it does not need.
+    ``config`` (the resolved run config, plain containers) is stored in every checkpoint so a
+    checkpoint alone can rebuild its model.
     """
 
     def __init__(
-        self, model: VisionLanguageModel, stage: Stage, optim: AdamWCosine, config: dict[str, Any]
+        self,
+        build_model: Callable[[], VisionLanguageModel],
+        stage: Stage,
+        optim,
+        config: dict[str, Any],
+        strategy: StrategySpec | None = None,
+        precision: str = "32-true",
+        activation_checkpointing: list[str] | None = None,
     ) -> None:
         super().__init__()
-        self.model = model
+        self._build_model = build_model
         self.stage = stage
         self.optim = optim
         self.config = config
-        stage.freeze(model)
+        self.parallel = strategy or SingleDevice()
+        self.precision_name = str(precision)
+        self.checkpointed = sorted(
+            {*stage.gradient_checkpointing, *(activation_checkpointing or [])}
+        )
+        self.model: VisionLanguageModel | None = None
+        self.init_info: dict | None = None
+
+    def configure_model(self) -> None:
+        if self.model is not None:  # Lightning calls the hook again for later stages
+            return
+        model = self._build_model()
+        if self.stage.init_from:
+            self.init_info = load_init_weights(
+                model, self.stage.init_from, self.stage.init_adapters
+            )
+        self.stage.freeze(model)
+        if self.precision_name.endswith("-mixed") and self.parallel.upcast_trainable:
+            # Mixed precision keeps float32 master weights for what trains (autocast or FSDP's
+            # param_dtype computes in 16 bits); frozen weights stay as the yaml stores them.
+            for param in model.parameters():
+                if param.requires_grad and param.dtype != torch.float32:
+                    param.data = param.data.float()
+        if self.checkpointed:
+            model.enable_gradient_checkpointing(self.checkpointed)
+        self.model = self.parallel.parallelize(model, self)
 
     def _step(self, batch: dict, prefix: str) -> torch.Tensor | None:
         if batch["input_ids"] is None:  # every record of the batch was skipped
@@ -47,7 +85,33 @@ class VLMModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict:
         groups = self.stage.param_groups(self.model, self.optim.weight_decay)
+        self.param_group_table = describe_groups(groups)
         return self.optim.build(groups, int(self.trainer.estimated_stepping_batches))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["mmfw_config"] = self.config
+
+
+def describe_groups(groups: list[dict]) -> list[dict]:
+    """One row per optimiser group: name, parameter count, lr and weight decay."""
+    return [
+        {
+            "group": g["name"],
+            # ZeRO-3 partitions report their full size in ds_numel.
+            "params": int(sum(getattr(p, "ds_numel", p.numel()) for p in g["params"])),
+            "tensors": len(g["params"]),
+            "lr": float(g["lr"]),
+            "weight_decay": float(g["weight_decay"]),
+        }
+        for g in groups
+    ]
+
+
+def format_groups(rows: list[dict]) -> str:
+    lines = [f"{'optimizer group':<28} {'params':>14} {'lr':>10} {'wd':>6}"]
+    for r in rows:
+        lines.append(
+            f"{r['group']:<28} {r['params']:>14,} {r['lr']:>10.3g} {r['weight_decay']:>6.3g}"
+        )
+    lines.append(f"{'trainable':<28} {sum(r['params'] for r in rows):>14,}")
+    return "\n".join(lines)

@@ -8,21 +8,35 @@ from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from mmfw.build import build_components, build_tokenizer
+from mmfw.build import build_components, build_model, build_tokenizer
 from mmfw.eval.runner import evaluate_benchmark
-from mmfw.training.callbacks import RunStats, SaveOnException
-from mmfw.training.module import VLMModule
+from mmfw.training.callbacks import RunStats, SaveOnException, StepSeeds
+from mmfw.training.checkpoints import AtomicCheckpointIO, newest_intact
+from mmfw.training.distributed import (
+    clear_launch_env,
+    is_rank_zero,
+    launch_local_ranks,
+    launched_externally,
+    wait_for_children,
+    watch_parent,
+)
+from mmfw.training.init_from import resolve_source
+from mmfw.training.module import VLMModule, format_groups
+from mmfw.training.preemption import Preemption
+from mmfw.training.run_record import RunRecord
+from mmfw.training.trainer import TrainerSpec
 
 
 def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
-    """``auto`` → the run's ``last.ckpt`` if it exists (else a fresh start); a path → itself."""
+    """``auto`` → the run's newest intact checkpoint (else a fresh start); a path → itself."""
     if not resume:
         return None
     if resume == "auto":
-        last = run_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.exists() else None
+        found = newest_intact(run_dir)
+        return str(found) if found else None
     if not Path(resume).exists():
         raise FileNotFoundError(
             f"resume={resume!r}: no such checkpoint (use resume=auto or a .ckpt path)"
@@ -30,57 +44,136 @@ def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
     return resume
 
 
+def inherited_tokenizer(init_from: str | None) -> Path | None:
+    """A stage that starts from another run's weights keeps that run's tokenizer: its
+    embedding rows mean that tokenizer's tokens."""
+    if not init_from:
+        return None
+    folder = resolve_source(init_from).parent.parent / "tokenizer"
+    return folder if (folder / "tokenizer_config.json").exists() else None
+
+
 def save_resolved_config(cfg: DictConfig, run_dir: Path) -> dict:
     """Overwrite ``.hydra/config.yaml`` with the resolved config (the run-dir contract)."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(resolved), run_dir / ".hydra" / "config.yaml")
+    if is_rank_zero():
+        (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(resolved), run_dir / ".hydra" / "config.yaml")
     return resolved
 
 
-def train(cfg: DictConfig, run_dir: str | Path, group: str | None = None) -> dict:
-    """Fit the model the config describes in ``run_dir``; returns the final metrics."""
+def train(
+    cfg: DictConfig,
+    run_dir: str | Path,
+    group: str | None = None,
+    overrides: list[str] | None = None,
+) -> dict:
+    """Fit the model the config describes in ``run_dir``; returns the final metrics.
+
+    With ``trainer.devices > 1`` and no external launcher (torchrun, SLURM), this process
+    becomes local rank 0 and starts the other local ranks as ``mmfw-train`` children running
+    the same job (``overrides`` are the job's own Hydra overrides).
+    """
     run_dir = Path(run_dir)
+    spec: TrainerSpec = instantiate(cfg.trainer)
+    plan = spec.batch_plan(int(cfg.data.batch_size), cfg.data.get("global_batch_size"))
+    record = RunRecord(run_dir)
+    children = []
+    if spec.processes_per_node > 1 and not launched_externally():
+        children = launch_local_ranks(
+            spec.processes_per_node, spec.num_nodes, run_dir, list(overrides or [])
+        )
+    watch_parent()
+    if is_rank_zero():
+        record.start(list(overrides or []), plan.world)
+    try:
+        metrics = _train(cfg, run_dir, group, spec, plan)
+    except SIGTERMException:
+        if is_rank_zero():
+            record.finish("interrupted", error="stopped by a signal; resume=auto continues")
+        raise
+    except BaseException as e:
+        if is_rank_zero():
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            record.finish(status, error=f"{type(e).__name__}: {e}".splitlines()[0][:500])
+        raise
+    finally:
+        _finish_wandb()
+    if is_rank_zero():
+        record.finish("finished", step=metrics.get("step"))
+    wait_for_children(children)
+    clear_launch_env()
+    return metrics
+
+
+def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan) -> dict:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     resolved = save_resolved_config(cfg, run_dir)
 
     datamodule = instantiate(cfg.data)
-    tokenizer = build_tokenizer(cfg, run_dir / "tokenizer", datamodule.texts)
-    parts = build_components(cfg, tokenizer)
+    tokenizer = build_tokenizer(
+        cfg,
+        run_dir / "tokenizer",
+        datamodule.texts,
+        inherited_tokenizer(cfg.stage.get("init_from")),
+    )
+    parts = build_components(cfg, tokenizer, meta=True)  # the real model: configure_model()
     datamodule.attach(parts.processor)
-    module = VLMModule(parts.model, instantiate(cfg.stage), instantiate(cfg.optim), resolved)
+    image_token_id = tokenizer.convert_tokens_to_ids(cfg.tokenizer.image_token)
+
+    def build():
+        return build_model(cfg, parts.strategy, len(tokenizer), image_token_id)
+
+    module = VLMModule(
+        build,
+        instantiate(cfg.stage),
+        instantiate(cfg.optim),
+        resolved,
+        strategy=spec.strategy,
+        precision=spec.precision,
+        activation_checkpointing=spec.activation_checkpointing,
+    )
 
     run_name = f"{cfg.name}/{run_dir.name}"
     loggers = [
         instantiate(node)(save_dir=str(run_dir), run_name=run_name, group=group)
         for node in cfg.logger.values()
     ]
-    stats = RunStats()
+    stats = RunStats(peak_tflops=spec.peak_tflops)
     checkpoint = instantiate(cfg.checkpoint, dirpath=str(run_dir / "checkpoints"))
-    trainer = instantiate(
-        cfg.trainer,
+    callbacks = [
+        checkpoint,
+        stats,
+        StepSeeds(int(cfg.seed)),
+        SaveOnException(str(run_dir / "checkpoints" / "last.ckpt")),
+        ReportSetup(run_dir, plan),
+    ]
+    trainer = spec.build(
+        plan,
         logger=loggers or False,
-        callbacks=[checkpoint, stats, SaveOnException(str(run_dir / "checkpoints" / "last.ckpt"))],
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
         default_root_dir=str(run_dir),
     )
     for lg in loggers:
         lg.log_hyperparams(resolved)
 
-    try:
-        return _fit_and_evaluate(cfg, run_dir, trainer, module, datamodule, parts, loggers, stats)
-    finally:
-        _finish_wandb()
-
-
-def _fit_and_evaluate(cfg, run_dir, trainer, module, datamodule, parts, loggers, stats) -> dict:
-    """Fit, save the final state, evaluate the benchmarks, write metrics.json."""
+    preemption = Preemption(requeue=spec.requeue_on_preemption)
+    preemption.install()
     t0 = time.perf_counter()
-    trainer.fit(
-        module,
-        datamodule=datamodule,
-        ckpt_path=resolve_resume(cfg.resume, run_dir),
-        weights_only=True,  # resume never unpickles arbitrary objects
-    )
+    try:
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=resolve_resume(cfg.resume, run_dir),
+            weights_only=True,  # resume never unpickles arbitrary objects
+        )
+    except SIGTERMException:
+        print(f"mmfw: {preemption.requeue(trainer.is_global_zero)}")
+        raise
+    finally:
+        preemption.restore()
+        spec.strategy.release()
     # A run that stops between periodic saves still leaves its full final state in last.ckpt.
     trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     fit_seconds = time.perf_counter() - t0
@@ -89,14 +182,23 @@ def _fit_and_evaluate(cfg, run_dir, trainer, module, datamodule, parts, loggers,
     for key, value in trainer.callback_metrics.items():
         if key.endswith(("loss", "loss_epoch")):
             metrics[key] = float(value)
-    metrics["train/tokens_per_s"] = round(stats.mean_tokens_per_s, 1)
+    metrics.update(stats.summary(trainer.world_size))
     metrics["data/skipped"] = dict(stats.skipped)
+    metrics["batch/global"] = plan.global_batch
+    metrics["batch/micro"] = plan.micro_batch
+    metrics["batch/accumulate"] = plan.accumulate
+    metrics["batch/devices"] = plan.world
 
-    if trainer.is_global_zero and cfg.evaluate.at_end:
-        for name, bench_cfg in (cfg.get("benchmarks") or {}).items():
-            result = evaluate_benchmark(
-                name, instantiate(bench_cfg), module.model, parts.processor, run_dir
-            )
+    if trainer.is_global_zero and cfg.evaluate.at_end and cfg.get("benchmarks"):
+        model, processor = module.model, parts.processor
+        if spec.strategy.shards_parameters:
+            # No rank holds the whole model: evaluate the consolidated checkpoint instead.
+            from mmfw.runs import load_run
+
+            run = load_run(run_dir)
+            model, processor = run.model, run.processor
+        for name, bench_cfg in cfg.benchmarks.items():
+            result = evaluate_benchmark(name, instantiate(bench_cfg), model, processor, run_dir)
             metrics[f"{name}/accuracy"] = result["accuracy"]
             metrics[f"{name}/chance"] = result["chance"]
         for lg in loggers:
@@ -109,6 +211,35 @@ def _fit_and_evaluate(cfg, run_dir, trainer, module, datamodule, parts, loggers,
     for lg in loggers:
         lg.finalize("success")
     return metrics
+
+
+class ReportSetup(L.Callback):
+    """Once at the start: prints the batch layout and the optimizer groups (module → params →
+    lr → weight decay) and writes them to ``<run dir>/optimizer_groups.json``."""
+
+    def __init__(self, run_dir: Path, plan) -> None:
+        self.run_dir = run_dir
+        self.plan = plan
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        p = self.plan
+        print(
+            f"mmfw: global batch {p.global_batch} = micro-batch {p.micro_batch} x "
+            f"accumulation {p.accumulate} x {p.world} device(s)"
+        )
+        if pl_module.init_info:
+            info = pl_module.init_info
+            print(
+                f"mmfw: stage.init_from loaded {info['tensors']} tensors from {info['path']} (sha256 {info['sha256']})"
+            )
+        rows = getattr(pl_module, "param_group_table", [])
+        print(format_groups(rows))
+        payload = {"batch": p.__dict__ | {"global_batch": p.global_batch}, "groups": rows}
+        if pl_module.init_info:
+            payload["init_from"] = pl_module.init_info
+        (self.run_dir / "optimizer_groups.json").write_text(json.dumps(payload, indent=2))
 
 
 def _finish_wandb() -> None:

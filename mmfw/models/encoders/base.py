@@ -40,6 +40,12 @@ class VisionEncoder(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def unused_parameters(self) -> set[str]:
+        """Names (relative to the encoder) of parameters the selected features never depend
+        on, e.g. the layers after ``select_layer``: they can receive no gradient, so no stage
+        trains them (and DDP need not look for unused parameters)."""
+        return set()
+
     @property
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype

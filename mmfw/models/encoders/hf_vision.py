@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
 from hydra.utils import get_class
 
 from mmfw.models.encoders.base import VisionEncoder
-from mmfw.models.hf_loading import on_meta_device, plain, resolve_dtype
+from mmfw.models.hf_loading import (
+    on_meta_device,
+    plain,
+    resolve_attn_implementation,
+    resolve_dtype,
+)
 
 
 class HFVisionEncoder(VisionEncoder):
@@ -25,7 +31,8 @@ class HFVisionEncoder(VisionEncoder):
       select_layer: index into ``hidden_states`` (-2 = penultimate layer, as LLaVA).
       drop_cls: drop the leading CLS token (CLIP has one; SigLIP has none: set false).
       image_mean, image_std: per-channel normalisation the weights were trained with.
-      attn_implementation: sdpa | eager | flash_attention_2.
+      attn_implementation: sdpa | eager | flash_attention_2 (follows the trainer; sdpa where
+        flash-attn cannot run).
       dtype: float32 | bfloat16 | float16.
     """
 
@@ -46,6 +53,9 @@ class HFVisionEncoder(VisionEncoder):
         super().__init__(image_mean=image_mean, image_std=image_std)
         cls = get_class(model_class)
         torch_dtype = resolve_dtype(dtype, "encoder.dtype")
+        attn_implementation = resolve_attn_implementation(
+            attn_implementation, "encoder.attn_implementation"
+        )
         if pretrained and on_meta_device():
             hf_config = cls.config_class.from_pretrained(pretrained, **plain(pretrained_overrides))
             self.model = cls._from_config(
@@ -80,6 +90,18 @@ class HFVisionEncoder(VisionEncoder):
                 f"encoder.select_layer={select_layer} is outside the {num_layers + 1} hidden states"
             )
         self.select_layer = select_layer
+
+    def unused_parameters(self) -> set[str]:
+        # hidden_states[i] is the output of layer i-1 (index 0: the embeddings), before the
+        # post-layernorm; layers from index i on and the post-layernorm do not contribute.
+        count = int(self.model.config.num_hidden_layers)
+        first_unused = self.select_layer % (count + 1)
+        unused = set()
+        for name, _ in self.named_parameters():
+            match = re.search(r"\.layers\.(\d+)\.", name)
+            if (match and int(match.group(1)) >= first_unused) or ".post_layernorm." in name:
+                unused.add(name)
+        return unused
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         interpolate = tuple(x.shape[-2:]) != (self.image_size, self.image_size)

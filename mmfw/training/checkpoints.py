@@ -1,0 +1,155 @@
+"""Checkpoints on disk: atomic writes, finding the newest intact one, and reading any layout
+(single file, DeepSpeed ZeRO folder, FSDP2 distributed folder) as one consolidated state dict."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint to a temporary name in the same folder, fsyncs it, then renames it
+    over the target: a kill at any moment leaves either the old or the new file, never half
+    of one (the temporary file of an interrupted write is removed on the next save)."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        atomic_torch_save(checkpoint, Path(path))
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def layout(path: Path) -> str:
+    """``file`` | ``deepspeed`` | ``distributed`` (FSDP2 / torch.distributed.checkpoint)."""
+    if path.is_dir():
+        if (path / "latest").exists() or (path / "checkpoint").is_dir():
+            return "deepspeed"
+        return "distributed"
+    return "file"
+
+
+def is_intact(path: Path) -> bool:
+    """Whether a checkpoint was written completely (cheap: no tensor is read)."""
+    try:
+        kind = layout(path)
+        if kind == "file":
+            with zipfile.ZipFile(path) as z:  # torch.save files are zip archives
+                return any(n.endswith("data.pkl") for n in z.namelist())
+        if kind == "deepspeed":
+            tag = (path / "latest").read_text().strip()
+            return any((path / tag).glob("*model_states.pt"))
+        return (path / ".metadata").exists() and (path / "meta.pt").exists()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
+def resume_candidates(run_dir: Path) -> list[Path]:
+    """The run's checkpoints, newest first: last.ckpt, periodic step checkpoints and the
+    SLURM pre-emption saves Lightning writes (hpc_ckpt_N.ckpt)."""
+    folder = run_dir / "checkpoints"
+    paths = [*folder.glob("*.ckpt"), *run_dir.glob("hpc_ckpt_*.ckpt")]
+    return sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def newest_intact(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run; says which damaged ones it passed over."""
+    skipped = []
+    for path in resume_candidates(run_dir):
+        if is_intact(path):
+            if skipped:
+                warnings.warn(
+                    f"resume=auto: {', '.join(map(str, skipped))} is incomplete or corrupt; "
+                    f"resuming from {path} instead",
+                    stacklevel=2,
+                )
+            return path
+        skipped.append(path)
+    if skipped:
+        raise FileNotFoundError(
+            f"resume=auto: every checkpoint of {run_dir} is incomplete or corrupt "
+            f"({', '.join(map(str, skipped))}); pass resume=<a .ckpt path> or start a new run"
+        )
+    return None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """``{"state_dict": {LightningModule key: tensor}, "mmfw_config": ..., "global_step": ...}``
+    from any checkpoint layout, gathered on the CPU."""
+    kind = layout(path)
+    if kind == "file":
+        return torch.load(path, map_location="cpu", weights_only=True)
+    if kind == "deepspeed":
+        return _read_deepspeed(path)
+    return _read_distributed(path)
+
+
+def _read_deepspeed(path: Path) -> dict[str, Any]:
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+    tag = (path / "latest").read_text().strip()
+    state = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)
+    client = torch.load(
+        next((path / tag).glob("*model_states.pt")), map_location="cpu", weights_only=False
+    )
+    prefix = "_forward_module."
+    out = {k: v for k, v in client.items() if k not in ("module", "optimizer", "lr_scheduler")}
+    out["state_dict"] = {
+        k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in state.items()
+    }
+    return out
+
+
+def _read_distributed(path: Path) -> dict[str, Any]:
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "full.pt"
+        dcp_to_torch_save(path, out)
+        full = torch.load(out, map_location="cpu", weights_only=True)
+    meta = torch.load(path / "meta.pt", map_location="cpu", weights_only=True)
+    return {**meta, "state_dict": full["state_dict"]}
+
+
+def model_state(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The VisionLanguageModel's own weights (the LightningModule keys without ``model.``)."""
+    prefix = "model."
+    return {
+        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
+    }
+
+
+def consolidate(path: Path, out: Path) -> Path:
+    """Write one ``.ckpt`` file (weights, config, step) from a sharded checkpoint folder."""
+    full = read_checkpoint(path)
+    keep = {
+        k: v for k, v in full.items() if k in ("state_dict", "mmfw_config", "global_step", "epoch")
+    }
+    atomic_torch_save(keep, out)
+    return out
