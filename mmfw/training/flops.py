@@ -22,19 +22,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mmfw.models.blocks import transformer_blocks
-
 
 @dataclass(frozen=True)
 class Matmuls:
-    """Weight parameters per token of a part, split by whether they train."""
+    """Weight parameters per token of a part, split by whether they train; ``inputs`` are
+    the weights that read raw pixels (a patch embedding), whose input needs no gradient."""
 
     trainable: int
     frozen: int
+    inputs: int = 0
 
     @classmethod
-    def of(cls, module: nn.Module | None) -> Matmuls:
-        trainable = frozen = 0
+    def of(cls, module: nn.Module | None, pixel_convs: bool = False) -> Matmuls:
+        trainable = frozen = inputs = 0
         if module is not None:
             for m in module.modules():
                 if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d):
@@ -43,11 +43,14 @@ class Matmuls:
                         trainable += n
                     else:
                         frozen += n
-        return cls(trainable, frozen)
+                    if pixel_convs and isinstance(m, nn.Conv2d):
+                        inputs += n
+        return cls(trainable, frozen, inputs)
 
     def flops(self, tokens: float, input_grad: bool) -> float:
         weights = self.trainable + self.frozen
-        return 2.0 * tokens * (weights + (weights if input_grad else 0) + self.trainable)
+        grads = weights - self.inputs if input_grad else 0
+        return 2.0 * tokens * (weights + grads + self.trainable)
 
 
 def _numel(p: torch.Tensor) -> int:
@@ -65,7 +68,7 @@ class StepFlops:
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         encoder, connector, llm = model.encoder, model.connector, model.llm
-        self.enc = Matmuls.of(encoder)
+        self.enc = Matmuls.of(encoder, pixel_convs=True)
         self.conn = Matmuls.of(connector)
         # Fusion weights inside the LLM (hyper attention) are LLM matmuls here.
         self.llm = Matmuls.of(llm)
@@ -77,8 +80,11 @@ class StepFlops:
         head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // heads)
         self.llm_layers = int(cfg.num_hidden_layers)
         self.llm_width = heads * head_dim
-        enc_blocks = transformer_blocks(encoder)
-        self.enc_layers = len(enc_blocks)
+        enc_config = getattr(getattr(encoder, "model", None), "config", None)
+        self.enc_layers = int(
+            getattr(enc_config, "num_hidden_layers", 0)
+            or len(getattr(getattr(encoder, "model", None), "blocks", []))
+        )
         self.enc_width = int(getattr(encoder, "out_dim", 0))
         self.enc_cls = 1 if getattr(encoder, "has_cls", False) else 0
         self.patch = int(encoder.patch_size)

@@ -74,7 +74,9 @@ class VLMModule(L.LightningModule):
             return None
         out = self.model(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
         n = batch["num_samples"]
-        self.log(f"{prefix}/loss", out.loss, batch_size=n, prog_bar=True, sync_dist=prefix == "val")
+        # The logged loss is the global batch's (mean over ranks), comparable across layouts.
+        sync = prefix == "val" or (self.trainer is not None and self.trainer.world_size > 1)
+        self.log(f"{prefix}/loss", out.loss, batch_size=n, prog_bar=True, sync_dist=sync)
         return out.loss
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:

@@ -197,13 +197,15 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan) -> di
 
             run = load_run(run_dir)
             model, processor = run.model, run.processor
+        evaluated = {}
         for name, bench_cfg in cfg.benchmarks.items():
             result = evaluate_benchmark(name, instantiate(bench_cfg), model, processor, run_dir)
-            metrics[f"{name}/accuracy"] = result["accuracy"]
-            metrics[f"{name}/chance"] = result["chance"]
+            evaluated[f"{name}/accuracy"] = result["accuracy"]
+            evaluated[f"{name}/chance"] = result["chance"]
+        metrics.update(evaluated)
         for lg in loggers:
             lg.log_metrics(
-                {k: v for k, v in metrics.items() if "/" in k and isinstance(v, float)},
+                {k: v for k, v in evaluated.items() if isinstance(v, float)},
                 step=trainer.global_step,
             )
     if trainer.is_global_zero:

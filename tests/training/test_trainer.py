@@ -16,7 +16,13 @@ TRAINERS = sorted(p.stem for p in (Path(CONF_DIR) / "trainer").glob("*.yaml"))
 
 def test_all_trainers_of_the_issue_exist():
     assert set(TRAINERS) >= {
-        "cpu", "gpu", "ddp", "deepspeed_zero2", "deepspeed_zero3", "deepspeed_zero3_offload", "fsdp"
+        "cpu",
+        "gpu",
+        "ddp",
+        "deepspeed_zero2",
+        "deepspeed_zero3",
+        "deepspeed_zero3_offload",
+        "fsdp",
     }
 
 
@@ -69,6 +75,8 @@ def test_flash_attention_falls_back_with_a_warning_without_cuda():
 
     if torch.cuda.is_available():
         pytest.skip("CUDA present: the fallback applies only without it")
-    with pytest.warns(UserWarning, match="llm.attn_implementation=flash_attention_2 but there is no CUDA"):
+    with pytest.warns(
+        UserWarning, match="llm.attn_implementation=flash_attention_2 but there is no CUDA"
+    ):
         assert resolve_attn_implementation("flash_attention_2", "llm.attn_implementation") == "sdpa"
     assert resolve_attn_implementation("eager", "x") == "eager"

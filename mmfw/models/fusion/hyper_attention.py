@@ -111,6 +111,10 @@ class HyperAttention(nn.Module):
         if past_key_values is not None:
             k, v = past_key_values.update(k, v, self.layer_idx)
         ctx: HyperContext | None = self._shared[2].context
+        if ctx is not None and torch.is_grad_enabled():
+            # Training: visual K/V are this forward's own, so a checkpointed layer recomputes
+            # them (and saves the same tensors) in backward; generation keeps them cached.
+            ctx.visual_kv.pop(self.layer_idx, None)
         dropout = 0.0 if not self.training else attn.attention_dropout
         # Exactly the plain layer's call (Qwen2 passes its sliding window, Llama does not).
         extra = {"sliding_window": attn.sliding_window} if hasattr(attn, "sliding_window") else {}

@@ -30,8 +30,13 @@ def deepspeed_comm():
 
     from mmfw.training.distributed import free_port
 
-    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
-           "MASTER_PORT": str(free_port())}
+    env = {
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     deepspeed.init_distributed(dist_backend="gloo", verbose=False)
@@ -94,15 +99,21 @@ class _World:
 def test_offload_and_sharding_follow_the_config():
     spec = instantiate(mmfw.compose(["trainer=deepspeed_zero3_offload"]).trainer)
     s = spec.strategy.sharding
-    assert s.weights and s.gradients and s.optimizer and s.offload_optimizer and not s.offload_params
+    assert (
+        s.weights and s.gradients and s.optimizer and s.offload_optimizer and not s.offload_params
+    )
     assert spec.strategy.name == "deepspeed_zero3_offload" and spec.strategy.shards_parameters
     zero2 = instantiate(mmfw.compose(["trainer=deepspeed_zero2"]).trainer).strategy
     assert not zero2.sharding.weights and zero2.sharding.gradients and not zero2.shards_parameters
 
 
 def test_unresolvable_auto_is_named():
-    plan = BatchPlan(micro_batch=2, accumulate=1, world=1, gradient_clip_val=1.0, precision="32-true")
+    plan = BatchPlan(
+        micro_batch=2, accumulate=1, world=1, gradient_clip_val=1.0, precision="32-true"
+    )
     with pytest.raises(ValueError, match="zero_optimization.stage"):
         resolve_deepspeed_config({"zero_optimization": {"stage": "auto"}}, plan)
-    explicit = resolve_deepspeed_config({"train_micro_batch_size_per_gpu": 2, "bf16": {"enabled": True}}, plan)
+    explicit = resolve_deepspeed_config(
+        {"train_micro_batch_size_per_gpu": 2, "bf16": {"enabled": True}}, plan
+    )
     assert explicit["bf16"]["enabled"] is True  # explicit values are kept
