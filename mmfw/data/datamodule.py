@@ -145,8 +145,10 @@ class VLDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         if trainer is None:
             return {}
-        progress = trainer.fit_loop.epoch_loop.batch_progress.current
-        return {"epoch": int(trainer.current_epoch), "micro_batches": int(progress.processed)}
+        done = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        # Count whole optimizer steps only: a step's micro-batches are replayed together.
+        done -= done % max(1, int(trainer.accumulate_grad_batches))
+        return {"epoch": int(trainer.current_epoch), "micro_batches": done}
 
     def load_state_dict(self, state: dict) -> None:
         if not state:

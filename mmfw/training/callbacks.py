@@ -131,6 +131,42 @@ class StepSeeds(L.Callback):
         torch.manual_seed(value)
 
 
+class GracefulStop(L.Callback):
+    """SIGTERM makes every rank finish the optimizer step in flight and stop at the same step
+    (then ``SaveOnException`` writes ``last.ckpt``, consistent with the sampler position).
+
+    Lightning's own handler broadcasts from inside the signal handler, which deadlocks when the
+    main thread is in another collective (an FSDP all-gather), and its end-of-step check is
+    local to each rank. Here the handler only records the request on rank 0 (rank 0 decides
+    for the job; other ranks ignore SIGTERM); after each optimizer step all ranks agree on it
+    with one small all-reduce and raise Lightning's stop flag together.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        rank_zero = trainer.global_rank == 0
+
+        def handler(signum, frame) -> None:
+            if rank_zero:
+                self.requested = True
+
+        signal.signal(signal.SIGTERM, handler)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if (batch_idx + 1) % trainer.accumulate_grad_batches:
+            return  # mid-accumulation: stop only where the optimizer has stepped
+        stop = trainer.strategy.reduce_boolean_decision(self.requested, all=False)
+        if stop:
+            trainer._signal_connector.received_sigterm = True  # Lightning's flag (no setter)
+
+
 class SaveOnException(L.Callback):
     """Writes ``last.ckpt`` when training stops on an exception (including SIGTERM), so no
     work is lost (the error itself still propagates). ``resume=auto`` then continues there."""

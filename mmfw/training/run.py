@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmfw.build import build_components, build_model, build_tokenizer
 from mmfw.eval.runner import evaluate_benchmark
-from mmfw.training.callbacks import RunStats, SaveOnException, StepSeeds
+from mmfw.training.callbacks import GracefulStop, RunStats, SaveOnException, StepSeeds
 from mmfw.training.checkpoints import AtomicCheckpointIO, newest_intact
 from mmfw.training.distributed import (
     clear_launch_env,
@@ -88,10 +88,10 @@ def train(
         record.start(list(overrides or []), plan.world)
     try:
         metrics = _train(cfg, run_dir, group, spec, plan)
-    except SIGTERMException:
+    except SIGTERMException as e:
         if is_rank_zero():
             record.finish("interrupted", error="stopped by a signal; resume=auto continues")
-        raise
+        raise SystemExit(143) from e  # 128 + SIGTERM: never mistaken for a finished run
     except BaseException as e:
         if is_rank_zero():
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
@@ -145,6 +145,7 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan) -> di
         checkpoint,
         stats,
         StepSeeds(int(cfg.seed)),
+        GracefulStop(),
         SaveOnException(str(run_dir / "checkpoints" / "last.ckpt")),
         ReportSetup(run_dir, plan),
     ]
