@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.mmfw-installed
 # Tests never touch the network or the user's wandb/HF state.
 TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
 
-.PHONY: help setup demo test test-full bench lint format clean
+.PHONY: help setup demo test test-full test-gpu bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: setup  ## the default test suite (< 15 min on 2 cores)
 
 test-full: setup  ## every test, including the slow ones
 	$(TEST_ENV) $(BIN)/python -m pytest -q -m 'not bench'
+
+test-gpu: setup  ## what only a GPU runs (tests/gpu: DeepSpeed/FSDP on CUDA, bf16, flash-attn); skipped without CUDA
+	$(TEST_ENV) $(BIN)/python -m pytest -q -rs tests/gpu -m 'not bench'
 
 bench: setup  ## speed benchmarks: numbers and ratios against a baseline
 	$(TEST_ENV) $(BIN)/python -m pytest -q -s tests/benchmarks -m bench

@@ -29,6 +29,8 @@ class RunStats(L.Callback):
         self.seconds = 0.0
         self.flops = {"encoder": 0.0, "connector": 0.0, "llm": 0.0}
         self._t0: float | None = None
+        self._first: float | None = None
+        self._last: float | None = None
         self._counter: StepFlops | None = None
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -36,6 +38,8 @@ class RunStats(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._t0 = time.perf_counter()
+        if self._first is None:
+            self._first = self._t0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.skipped.update(batch.get("skipped", {}))
@@ -43,7 +47,8 @@ class RunStats(L.Callback):
             pl_module.log(f"data/skipped_{reason}", float(n), batch_size=1)
         if batch["input_ids"] is None or self._t0 is None:
             return
-        dt = max(time.perf_counter() - self._t0, 1e-9)
+        self._last = time.perf_counter()
+        dt = max(self._last - self._t0, 1e-9)
         tokens = int(batch["attention_mask"].sum())
         samples = int(batch["num_samples"])
         self.tokens += tokens
@@ -80,6 +85,8 @@ class RunStats(L.Callback):
     def summary(self, world: int) -> dict:
         """Run totals for ``metrics.json`` (rates summed over ranks, MFU per device)."""
         out = {
+            # Wall time of this session's training loop, data loading included (setup excluded).
+            "time/train_loop_s": round((self._last or 0.0) - (self._first or 0.0), 3),
             "train/tokens_per_s": round(self.mean(self.tokens) * world, 1),
             "train/samples_per_s": round(self.mean(self.samples) * world, 3),
             "train/flops_per_token": round(sum(self.flops.values()) / max(self.tokens, 1), 1),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -84,6 +86,10 @@ def train(
             spec.processes_per_node, spec.num_nodes, run_dir, list(overrides or [])
         )
     watch_parent()
+    if spec.accelerator == "cpu" and spec.processes_per_node > 1:
+        # Ranks on one CPU share its cores (as torchrun's OMP_NUM_THREADS does), instead of
+        # each starting a thread per core and oversubscribing them.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // spec.processes_per_node))
     if is_rank_zero():
         record.start(list(overrides or []), plan.world)
     try:
