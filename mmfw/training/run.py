@@ -105,6 +105,7 @@ def train(
         raise
     finally:
         _finish_wandb()
+        _leave_process_group()
     if is_rank_zero():
         record.finish("finished", step=metrics.get("step"))
     wait_for_children(children)
@@ -249,6 +250,12 @@ class ReportSetup(L.Callback):
         if pl_module.init_info:
             payload["init_from"] = pl_module.init_info
         (self.run_dir / "optimizer_groups.json").write_text(json.dumps(payload, indent=2))
+
+
+def _leave_process_group() -> None:
+    """The next job of a sweep (same process) starts its own ranks and process group."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _finish_wandb() -> None:

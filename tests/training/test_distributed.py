@@ -150,3 +150,48 @@ def test_hyper_attention_trains_under_every_sharding_strategy(trainer, tmp_path)
         f"hydra.run.dir={tmp_path}",
     )
     assert json.loads((tmp_path / "metrics.json").read_text())["step"] == 3
+
+
+def test_a_ddp_sweep_launches_each_jobs_own_ranks(tmp_path):
+    """`-m` with DDP: every job of the sweep starts its own second rank with that job's
+    overrides (not the whole sweep again), and the next job gets a fresh process group."""
+    run_cli(
+        "mmfw-train",
+        "-m",
+        "experiment=tiny_llava",
+        *QUIET,
+        *CPU2,
+        "trainer=ddp",
+        "data.batch_size=4",
+        "trainer.max_steps=2",
+        "benchmarks.synthetic_magnifier.max_samples=4",
+        "connector=linear,mlp2x_gelu",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    for job in ("0", "1"):
+        metrics = json.loads((tmp_path / job / "metrics.json").read_text())
+        assert metrics["step"] == 2 and metrics["batch/devices"] == 2
+        assert (tmp_path / job / "rank1.log").exists()
+    assert not (tmp_path / "2").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("trainer", "precision"), [("deepspeed_zero3_offload", "32-true"), ("deepspeed_zero2", "bf16-mixed")]
+)
+def test_deepspeed_offload_and_bf16_on_two_cpu_processes(trainer, precision, tmp_path):
+    run_cli(
+        "mmfw-train",
+        "experiment=tiny_llava",
+        f"trainer={trainer}",
+        *QUIET,
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        f"trainer.precision={precision}",
+        "data.batch_size=2",
+        "data.global_batch_size=4",
+        "trainer.max_steps=2",
+        "evaluate.at_end=false",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert json.loads((tmp_path / "metrics.json").read_text())["step"] == 2
