@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mmfw.data.collate import PadCollator
 from mmfw.data.templates.base import Turn
 from mmfw.training.flops import StepFlops
+from mmfw.training.module import MODEL_INPUTS
 from tests.helpers import tiny_components
 
 
@@ -44,14 +45,7 @@ def test_step_flops_match_torch_flop_counter(tmp_path, overrides):
     estimate = sum(StepFlops(parts.model)(batch).values())
     # The math kernel runs attention as matmuls the counter sees (the full square, as counted).
     with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
-        out = parts.model(
-            batch["input_ids"],
-            batch["attention_mask"],
-            batch["labels"],
-            batch["images"],
-            batch["layouts"],
-        )
-        out.loss.backward()
+        parts.model(**{k: batch[k] for k in MODEL_INPUTS}).loss.backward()
     measured = counter.get_total_flops()
     assert estimate == pytest.approx(measured, rel=0.02)
 
