@@ -18,6 +18,7 @@ from mmfw.data.processor import ImageTokenCounter, SampleProcessor
 from mmfw.models.vlm import VisionLanguageModel
 from mmfw.training.memory import model_state_memory
 from mmfw.training.stages import MODULES, module_of
+from mmfw.validate import parse_image_sizes
 
 
 def plan(cfg: DictConfig) -> dict:
@@ -36,7 +37,7 @@ def plan(cfg: DictConfig) -> dict:
     result = {"params": param_counts(model), "image_tokens": [], "warnings": warnings}
     result["memory"] = memory_plan(cfg, model)
     limit = int(cfg.data.max_length)
-    for w, h in cfg.plan.image_sizes:
+    for w, h in parse_image_sizes(cfg.plan.image_sizes):
         layout = strategy.layout(int(w), int(h))
         tokens = counter(layout)
         result["image_tokens"].append(
@@ -56,6 +57,8 @@ def plan(cfg: DictConfig) -> dict:
             msg = f"views of {layout.view_hw[1]}x{layout.view_hw[0]} px: the encoder's {native}-px position embeddings are interpolated"
             if msg not in warnings:
                 warnings.append(msg)
+    if int(cfg.plan.data_samples) < 0:
+        raise ValueError(f"plan.data_samples={cfg.plan.data_samples} must be >= 0")
     if int(cfg.plan.data_samples) > 0:
         result["data"] = data_stats(cfg, strategy, counter, warnings)
     return result

@@ -1,9 +1,11 @@
-"""``mmfw-eval run=<run dir> benchmark=<name> [benchmark.path=<file>]``."""
+"""``mmfw-eval run=<run dir> benchmark=<name> [benchmark.path=<file>] [name=<folder>]``."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -13,10 +15,106 @@ from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
 from mmfw.config import CONF_DIR  # noqa: E402
+from mmfw.errors import ConfigProblems, debugging, fail, message_of, run_reporting, user_facing  # noqa: E402
+
+COMMAND = "mmfw-eval"
+
+
+def main() -> None:
+    """Check the run, checkpoint, benchmark file and device before loading anything."""
+    from mmfw.cli.preflight import compose_checked, split_argv
+
+    overrides, _, info = split_argv(sys.argv[1:])
+    if not info:
+
+        def preflight() -> None:
+            cfg = compose_checked(
+                [o for o in overrides if not o.startswith(("hydra.", "hydra/"))], "eval"
+            )
+            problems = validate_eval(cfg)
+            if problems:
+                raise ConfigProblems(problems)
+
+        run_reporting(COMMAND, preflight)
+    hydra_main()
+
+
+def validate_eval(cfg: DictConfig) -> list[str]:
+    from mmfw.training.checkpoints import is_intact
+    from mmfw.validate import MISSING, Checker
+
+    c = Checker(cfg)
+    run = c.get("run")
+    if run is not MISSING:
+        run_dir = Path(str(run))
+        if not (run_dir / ".hydra" / "config.yaml").exists():
+            c.add(
+                "run",
+                str(run),
+                "not an mmfw run directory (no .hydra/config.yaml)",
+                "give the folder mmfw-train wrote",
+            )
+        else:
+            ckpt = str(c.get("ckpt"))
+            path = run_dir / "checkpoints" / "last.ckpt" if ckpt == "last" else Path(ckpt)
+            if not path.exists():
+                c.add(
+                    "ckpt", ckpt, f"{path} does not exist", "ckpt=last or the path of a checkpoint"
+                )
+            elif not is_intact(path):
+                c.add(
+                    "ckpt",
+                    ckpt,
+                    f"{path} is incomplete or corrupt",
+                    "give another checkpoint (checkpoints/stepNNNNNN.ckpt)",
+                )
+    path = c.get("benchmark.path")
+    if path not in (None, MISSING):
+        c.path("benchmark.path")
+        if str(path).endswith(".tsv") and Path(str(path)).is_file():
+            with Path(str(path)).open(encoding="utf-8") as f:
+                header = f.readline().rstrip("\n").split("\t")
+            missing = [col for col in ("index", "question", "A", "B") if col not in header]
+            if missing:
+                c.add(
+                    "benchmark.path",
+                    str(path),
+                    f"column(s) {missing} are missing (found {header})",
+                    "a VLMEvalKit TSV has index, question, A, B, ... columns",
+                )
+    if c.get("benchmark.image_root") not in (None, MISSING):
+        c.path("benchmark.image_root", kind="folder")
+    for key in ("benchmark.max_samples",):
+        if c.get(key) is not None:
+            c.integer(key, 1, none=True)
+    c.integer("benchmark.batch_size", 1)
+    device = str(c.get("device"))
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            c.add("device", device, "this machine has no CUDA device", "use device=cpu")
+    elif device not in ("cpu", "mps"):
+        c.add("device", device, "use cpu or cuda[:N]")
+    name = c.get("name")
+    if isinstance(name, str) and ("/" in name or not name.strip()):
+        c.add("name", name, "a folder name under <run>/eval, without '/'")
+    return c.problems
 
 
 @hydra.main(config_path=CONF_DIR, config_name="eval", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
+    try:
+        _job(cfg)
+    except SystemExit:
+        raise
+    except BaseException as e:
+        if debugging() or not user_facing(e):
+            raise
+        fail(COMMAND, message_of(e))
+
+
+def _job(cfg: DictConfig) -> None:
     from mmfw.eval.runner import evaluate_benchmark
     from mmfw.runs import load_run
 
@@ -29,11 +127,26 @@ def main(cfg: DictConfig) -> None:
         # A synthetic benchmark defaults to the task the run was trained on.
         with open_dict(cfg):
             cfg.synthetic = run.config.synthetic
-    name = HydraConfig.get().runtime.choices["benchmark"]
+    name = eval_name(cfg, HydraConfig.get().runtime.choices["benchmark"])
     metrics = evaluate_benchmark(
         name, instantiate(cfg.benchmark), run.model, run.processor, cfg.run
     )
     print(json.dumps({k: v for k, v in metrics.items() if k != "per_category"}, indent=2))
+    if metrics.get("answers") == "none":
+        print(
+            f"mmfw-eval: the benchmark file has no answers: predictions written to "
+            f"{Path(cfg.run) / 'eval' / name / 'predictions.jsonl'} for submission; no accuracy",
+            file=sys.stderr,
+        )
+
+
+def eval_name(cfg: DictConfig, choice: str) -> str:
+    """The folder under ``<run>/eval``: ``name`` if given, else the benchmark file's stem
+    (two TSVs never share a folder), else the benchmark choice."""
+    if cfg.get("name"):
+        return str(cfg.name)
+    path = cfg.benchmark.get("path")
+    return Path(str(path)).stem if path else choice
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -11,15 +12,35 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from mmfw.config import CONF_DIR  # noqa: E402
+from mmfw.errors import ConfigProblems, run_reporting  # noqa: E402
+
+COMMAND = "mmfw-plan"
+
+
+def main() -> None:
+    from mmfw.cli.preflight import compose_checked, split_argv
+    from mmfw.validate import validate_plan
+
+    overrides, _, info = split_argv(sys.argv[1:])
+    if not info:
+
+        def preflight() -> None:
+            cfg = compose_checked(
+                [o for o in overrides if not o.startswith(("hydra.", "hydra/"))], "plan"
+            )
+            problems = validate_plan(cfg)
+            if problems:
+                raise ConfigProblems(problems)
+
+        run_reporting(COMMAND, preflight)
+    hydra_main()
 
 
 @hydra.main(config_path=CONF_DIR, config_name="plan", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     from mmfw.plan import plan, render_text
 
-    if cfg.plan.format not in ("json", "text"):
-        raise ValueError(f"plan.format={cfg.plan.format!r}: use json or text")
-    result = plan(cfg)
+    result = run_reporting(COMMAND, lambda: plan(cfg))
     print(json.dumps(result, indent=2) if cfg.plan.format == "json" else render_text(result))
 
 

@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         report = build_report(args.dirs, out)
-    except FileNotFoundError as e:
-        print(f"mmfw-report: {e}", file=sys.stderr)
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as e:
+        print(f"mmfw-report: error: {e}", file=sys.stderr)
         return 2
     print(report.markdown)
     print(f"\nreport: {out / 'report.md'} (also report.html, report.json, figures/)")

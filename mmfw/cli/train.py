@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -12,10 +13,43 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from mmfw.config import CONF_DIR  # noqa: E402
+from mmfw.errors import debugging, fail, message_of, run_reporting, user_facing  # noqa: E402
+
+COMMAND = "mmfw-train"
+
+
+def main() -> None:
+    """Validate first (nothing is written before the config is known to be sound), then run."""
+    from mmfw.cli.preflight import guard_run_dir, split_argv, validate_jobs
+    from mmfw.training.distributed import global_rank
+
+    overrides, multirun, info = split_argv(sys.argv[1:])
+    child = os.environ.get("MMFW_LOCAL_LAUNCH") == "1" and os.environ.get("LOCAL_RANK") != "0"
+    if not info and not child and global_rank() == 0:
+
+        def preflight() -> None:
+            validate_jobs(overrides, multirun)
+            extra = guard_run_dir(overrides, multirun)
+            if extra:
+                sys.argv.append(extra)
+
+        run_reporting(COMMAND, preflight)
+    hydra_main()
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
+    try:
+        return _job(cfg)
+    except SystemExit:
+        raise
+    except BaseException as e:
+        if debugging() or not user_facing(e):
+            raise
+        fail(COMMAND, message_of(e))
+
+
+def _job(cfg: DictConfig) -> float | None:
     from mmfw.training.run import train
 
     hc = HydraConfig.get()

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
 
 import torch
 
+from mmfw.data.formats.llava_json import RecordError
 from mmfw.data.processor import IGNORE, Sample
-
-
-@dataclass
-class Skipped:
-    """Placeholder for a record the dataset could not use; counted, never trained on."""
-
-    reason: str
+from mmfw.data.skips import Skipped, strict_error, where
 
 
 class PadCollator:
@@ -33,9 +27,16 @@ class PadCollator:
 
     def __call__(self, items: list[Sample | Skipped]) -> dict:
         samples = [s for s in items if isinstance(s, Sample)]
-        skipped = Counter(s.reason for s in items if isinstance(s, Skipped))
+        skips = [s for s in items if isinstance(s, Skipped)]
+        skipped = Counter(s.reason for s in skips)
+        examples = {s.reason: s.where for s in reversed(skips)}
         if not samples:
-            return {"input_ids": None, "skipped": dict(skipped), "num_samples": 0}
+            return {
+                "input_ids": None,
+                "skipped": dict(skipped),
+                "skipped_examples": examples,
+                "num_samples": 0,
+            }
         length = max(len(s.input_ids) for s in samples)
         n = len(samples)
         input_ids = torch.full((n, length), self.pad, dtype=torch.long)
@@ -55,6 +56,7 @@ class PadCollator:
             "images": [img for s in samples for img in s.images],
             "layouts": [lay for s in samples for lay in s.layouts],
             "skipped": dict(skipped),
+            "skipped_examples": examples,
             "num_samples": n,
             "ids": [s.id for s in samples],
         }
@@ -78,9 +80,6 @@ class TrainingCollator:
         self.seed = seed
 
     def __call__(self, items: list) -> dict:
-        from mmfw.data.dataset import strict_error
-        from mmfw.data.formats.llava_json import RecordError
-
         keys = tuple(getattr(it, "index", -1) for it in items)
         options = self.processor.strategy.batch_options(random.Random(hash((self.seed, keys))))
         samples: list[Sample | Skipped] = []
@@ -93,5 +92,5 @@ class TrainingCollator:
             except RecordError as e:
                 if self.strict:
                     raise strict_error(it.source_path, it.index, it.record.id, e) from e
-                samples.append(Skipped(e.reason))
+                samples.append(Skipped(e.reason, where(it.source_path, it.index, it.record.id)))
         return self.pad(samples)

@@ -30,6 +30,8 @@ class VLDataModule(L.LightningDataModule):
       max_length: token limit per sample; longer samples are truncated after their images,
         or skipped (counted as ``too_long``) when an image would be cut.
       strict: raise on the first unusable record instead of skipping and counting it.
+      max_skipped_fraction: above this share of skipped records among those seen in an epoch,
+        a loud warning names the top reasons and example records (run.json keeps it).
       seed: seed of the sampling order (each epoch's order is a function of seed and epoch).
     The processor (tokenizer, template, resolution strategy, token counter) is attached by
     the run builder once the tokenizer and the model exist.
@@ -45,6 +47,7 @@ class VLDataModule(L.LightningDataModule):
         num_workers: int = 0,
         max_length: int = 2048,
         strict: bool = False,
+        max_skipped_fraction: float = 0.05,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -57,6 +60,9 @@ class VLDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.max_length = max_length
         self.strict = strict
+        if not 0 <= max_skipped_fraction <= 1:
+            raise ValueError(f"data.max_skipped_fraction={max_skipped_fraction} must be in [0, 1]")
+        self.max_skipped_fraction = float(max_skipped_fraction)
         self.seed = seed
         self.processor: SampleProcessor | None = None
         self.sampler: GlobalBatchSampler | None = None
@@ -76,6 +82,54 @@ class VLDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         for src in [*self.sources.values(), *self.val_sources.values()]:
             src.records()
+
+    def probe(self, per_source: int = 32) -> dict[str, dict]:
+        """Build up to ``per_source`` records of every training source, evenly spread, the
+        way training will. A source none of whose probed records is usable stops the run
+        before step 1, with the reasons and an example record. Returns the counts."""
+        from collections import Counter
+
+        from mmfw.data.formats.llava_json import RecordError
+        from mmfw.data.skips import Skipped, where
+        from mmfw.errors import UserError
+
+        report = {}
+        for name, src in self.sources.items():
+            ds = ConversationDataset([src], strict=False)
+            n = len(ds)
+            if n == 0:
+                raise UserError(f"data.sources.{name}: {src.path} holds no records")
+            picks = sorted(
+                {round(i * (n - 1) / max(1, per_source - 1)) for i in range(min(per_source, n))}
+            )
+            reasons: Counter = Counter()
+            examples: dict[str, str] = {}
+            usable = 0
+            for i in picks:
+                item = ds[i]
+                if isinstance(item, Skipped):
+                    reasons[item.reason] += 1
+                    examples.setdefault(item.reason, f"{item.where}")
+                    continue
+                try:
+                    self.processor.training_sample(item.record, item.image_root)
+                    usable += 1
+                except RecordError as e:
+                    reasons[e.reason] += 1
+                    examples.setdefault(
+                        e.reason, f"{where(item.source_path, item.index, item.record.id)}: {e}"
+                    )
+            report[name] = {"probed": len(picks), "usable": usable, "skipped": dict(reasons)}
+            if usable == 0:
+                detail = "; ".join(
+                    f"{reason} x{count} (e.g. {examples[reason]})"
+                    for reason, count in reasons.most_common()
+                )
+                raise UserError(
+                    f"data.sources.{name}: none of the {len(picks)} records probed from {src.path} "
+                    f"is usable: {detail}. Check data.sources.{name}.path and .image_root"
+                )
+        return report
 
     def _dataset(self, sources: dict[str, JsonSource]) -> ConversationDataset:
         return ConversationDataset(list(sources.values()), self.strict)

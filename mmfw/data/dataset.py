@@ -7,8 +7,8 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from mmfw.data.collate import Skipped
 from mmfw.data.formats.llava_json import Record, RecordError, parse_record
+from mmfw.data.skips import Skipped, strict_error, where
 from mmfw.data.sources import JsonSource
 
 
@@ -20,14 +20,6 @@ class RawItem:
     image_root: Path
     source_path: Path
     index: int
-
-
-def strict_error(path: Path, index: int, record_id, err: RecordError) -> ValueError:
-    """The error of strict mode: file, record index, id, reason and the fix."""
-    return ValueError(
-        f"{path}: record {index} (id={record_id!r}) is unusable [{err.reason}]: {err}. "
-        "Fix or remove the record, or set data.strict=false to skip and count such records."
-    )
 
 
 class ConversationDataset(Dataset):
@@ -56,7 +48,7 @@ class ConversationDataset(Dataset):
         try:
             return RawItem(parse_record(raw), src.image_root, src.path, r)
         except RecordError as e:
+            rid = raw.get("id") if isinstance(raw, dict) else None
             if self.strict:
-                rid = raw.get("id") if isinstance(raw, dict) else None
                 raise strict_error(src.path, r, rid, e) from e
-            return Skipped(e.reason)
+            return Skipped(e.reason, where(src.path, r, rid))

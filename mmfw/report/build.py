@@ -35,7 +35,7 @@ def build_report(paths: list[str | Path], out: str | Path) -> Report:
         if len(runs) > 1
         else runs[0].path.parent
     )
-    header = ["run", *keys, *metrics]
+    header = ["run", "status", *keys, *metrics]
     rows = table_rows(runs, keys, metrics, root)
     notes = [
         f"{len(runs)} run(s) under {root}",
@@ -65,7 +65,10 @@ def build_report(paths: list[str | Path], out: str | Path) -> Report:
         "metrics": metrics,
         "runs": [
             {
+                "dir": str(r.path),
                 "path": str(r.path),
+                "status": r.status,
+                "error": r.error,
                 "values": {k: value_of(r, k) for k in keys},
                 "metrics": {m: r.metrics.get(m) for m in metrics},
                 "overrides": r.overrides,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +20,15 @@ class RunInfo:
     choices: dict[str, str]
     overrides: list[str]
     metrics: dict[str, Any] = field(default_factory=dict)
+    status: str = "unknown"  # run.json: running | finished | failed | interrupted
+    error: str | None = None
 
 
 def is_run(path: Path) -> bool:
     return (path / ".hydra" / "config.yaml").exists() and (
-        (path / "metrics.json").exists() or (path / "checkpoints").is_dir()
+        (path / "metrics.json").exists()
+        or (path / "checkpoints").is_dir()
+        or (path / "run.json").exists()
     )
 
 
@@ -71,10 +76,24 @@ def load_run_info(path: Path) -> RunInfo:
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
     metrics: dict[str, Any] = {}
     if (path / "metrics.json").exists():
-        metrics.update(json.loads((path / "metrics.json").read_text()))
+        # A half-written file: the run is reported without its numbers.
+        with contextlib.suppress(ValueError):
+            metrics.update(json.loads((path / "metrics.json").read_text()))
     for mfile in sorted((path / "eval").glob("*/metrics.json")):
-        data = json.loads(mfile.read_text())
+        try:
+            data = json.loads(mfile.read_text())
+        except ValueError:
+            continue
         for key in ("accuracy", "chance"):
             if key in data:
                 metrics[f"{mfile.parent.name}/{key}"] = data[key]
-    return RunInfo(path, flatten(config), choices, list(overrides or []), metrics)
+    record = {}
+    if (path / "run.json").exists():
+        try:
+            record = json.loads((path / "run.json").read_text())
+        except ValueError:
+            record = {"status": "unknown", "error": "run.json is not valid JSON"}
+    status = record.get("status") or ("finished" if (path / "metrics.json").exists() else "unknown")
+    return RunInfo(
+        path, flatten(config), choices, list(overrides or []), metrics, status, record.get("error")
+    )

@@ -39,6 +39,7 @@ def table_rows(
         rows.append(
             [
                 name,
+                r.status + (f": {r.error}" if r.error and r.status != "finished" else ""),
                 *(_fmt(value_of(r, k)) for k in keys),
                 *(_fmt(r.metrics.get(m, "—")) for m in metrics),
             ]
@@ -76,7 +77,9 @@ def bar_chart(runs: list[RunInfo], labels: list[str], metric: str, out: Path) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    values = [float(r.metrics.get(metric, float("nan"))) for r in runs]
+    values = [
+        float(r.metrics.get(metric) if r.metrics.get(metric) is not None else "nan") for r in runs
+    ]
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(runs)), 3))
     ax.bar(range(len(runs)), values)
     ax.set_xticks(range(len(runs)), labels, rotation=30, ha="right", fontsize=8)

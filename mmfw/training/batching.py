@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 
 def device_count(accelerator: str, devices) -> int:
     """Processes per node that ``trainer.devices`` asks for (``auto``/-1: every visible GPU)."""
@@ -12,6 +10,8 @@ def device_count(accelerator: str, devices) -> int:
     if isinstance(devices, (list, tuple)) and devices:
         return len(devices)
     if devices in ("auto", -1, "-1"):
+        import torch  # only here: config validation imports this module and must stay fast
+
         if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
             return torch.cuda.device_count()
         return 1

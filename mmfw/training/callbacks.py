@@ -21,9 +21,14 @@ class RunStats(L.Callback):
     Tokens are the non-padding positions of a batch (text and image tokens).
     """
 
-    def __init__(self, peak_tflops: float | None = None) -> None:
+    def __init__(
+        self, peak_tflops: float | None = None, max_skipped_fraction: float = 1.0, record=None
+    ) -> None:
         self.peak_tflops = peak_tflops
+        self.max_skipped_fraction = max_skipped_fraction
+        self.record = record  # run.json: carries the skip warnings
         self.skipped: Counter = Counter()
+        self._epoch: tuple[Counter, dict, list] = (Counter(), {}, [0, False])
         self.tokens = 0
         self.samples = 0
         self.seconds = 0.0
@@ -41,10 +46,14 @@ class RunStats(L.Callback):
         if self._first is None:
             self._first = self._t0
 
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._epoch = (Counter(), {}, [0, False])
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.skipped.update(batch.get("skipped", {}))
         for reason, n in self.skipped.items():
             pl_module.log(f"data/skipped_{reason}", float(n), batch_size=1)
+        self._watch_skips(trainer, batch)
         if batch["input_ids"] is None or self._t0 is None:
             return
         self._last = time.perf_counter()
@@ -81,6 +90,31 @@ class RunStats(L.Callback):
                     batch_size=1,
                     sync_dist=sync,
                 )
+
+    def _watch_skips(self, trainer, batch: dict) -> None:
+        """Once an epoch: warn loudly when too many of the records seen were skipped."""
+        skipped, examples, state = self._epoch
+        skipped.update(batch.get("skipped", {}))
+        for reason, where in batch.get("skipped_examples", {}).items():
+            examples.setdefault(reason, where)
+        state[0] += int(batch["num_samples"]) + sum(batch.get("skipped", {}).values())
+        seen, warned = state
+        total = sum(skipped.values())
+        if warned or seen < 50 or total <= self.max_skipped_fraction * seen:
+            return
+        state[1] = True
+        top = ", ".join(
+            f"{r} x{n} (e.g. {examples.get(r, '?')})" for r, n in skipped.most_common(3)
+        )
+        message = (
+            f"{total} of the {seen} records seen in epoch {trainer.current_epoch} were skipped "
+            f"({total / seen:.0%} > data.max_skipped_fraction={self.max_skipped_fraction}): {top}"
+        )
+        import warnings
+
+        warnings.warn(f"mmfw: {message}", stacklevel=2)
+        if self.record is not None and trainer.is_global_zero:
+            self.record.update(data_warning=message)
 
     def summary(self, world: int) -> dict:
         """Run totals for ``metrics.json`` (rates summed over ranks, MFU per device)."""

@@ -137,6 +137,21 @@ def _read_distributed(path: Path) -> dict[str, Any]:
     return {**meta, "state_dict": full["state_dict"]}
 
 
+def checkpoint_step(path: Path) -> int:
+    """The ``global_step`` a checkpoint was saved at (no tensor is read)."""
+    kind = layout(path)
+    if kind == "file":
+        meta = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    elif kind == "deepspeed":
+        tag = (path / "latest").read_text().strip()
+        meta = torch.load(
+            next((path / tag).glob("*model_states.pt")), map_location="cpu", weights_only=False
+        )
+    else:
+        meta = torch.load(path / "meta.pt", map_location="cpu", weights_only=True)
+    return int(meta.get("global_step", 0))
+
+
 def model_state(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The VisionLanguageModel's own weights (the LightningModule keys without ``model.``)."""
     prefix = "model."

@@ -1,11 +1,18 @@
-"""Loggers: wandb (offline unless a key is configured) and CSV, both under the run directory."""
+"""Loggers: wandb (offline unless a key is configured) and CSV, both under the run directory.
+
+Both continue a resumed run's history: the CSV keeps every row up to the checkpoint's step
+(rows logged after it, which the resumed run logs again, move to ``metrics.superseded-N.csv``;
+nothing is deleted) and wandb resumes the same run id.
+"""
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 
 def wandb_mode(mode: str) -> str:
@@ -30,6 +37,8 @@ def wandb_logger(
     save_dir: str,
     run_name: str,
     group: str | None = None,
+    run_id: str | None = None,
+    resume_step: int | None = None,
     project: str = "mmfw",
     entity: str | None = None,
     mode: str = "auto",
@@ -41,13 +50,16 @@ def wandb_logger(
       project, entity: wandb project and team.
       mode: auto (online only with an API key) | online | offline | disabled.
       tags: run tags.
-    ``run_name`` and ``group`` (the sweep, for multirun jobs) are wired by the run builder.
+    ``run_name``, ``group`` (the sweep, for multirun jobs), ``run_id`` (kept in run.json, the
+    same when a run resumes) and ``resume_step`` are wired by the run builder.
     """
     resolved = wandb_mode(mode)
     return WandbLogger(
         save_dir=save_dir,
         name=run_name,
         group=group,
+        id=run_id,
+        resume="allow" if resume_step is not None else None,
         project=project,
         entity=entity,
         offline=resolved == "offline",
@@ -56,6 +68,68 @@ def wandb_logger(
     )
 
 
-def csv_logger(*, save_dir: str, run_name: str, group: str | None = None) -> CSVLogger:
+def csv_logger(
+    *,
+    save_dir: str,
+    run_name: str,
+    group: str | None = None,
+    run_id: str | None = None,
+    resume_step: int | None = None,
+) -> CSVLogger:
     """Metrics as CSV in ``<run dir>/csv/metrics.csv`` (no keys)."""
-    return CSVLogger(save_dir=save_dir, name="csv", version="")
+    return ResumableCSVLogger(save_dir=save_dir, name="csv", version="", resume_step=resume_step)
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's CSVLogger, but an existing ``metrics.csv`` is continued, not deleted."""
+
+    def __init__(self, *args, resume_step: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._resume_step = resume_step
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ContinuingWriter(self.log_dir, self._resume_step)
+        return self._experiment
+
+
+class _ContinuingWriter(ExperimentWriter):
+    def __init__(self, log_dir: str, resume_step: int | None) -> None:
+        self._resume_step = resume_step
+        super().__init__(log_dir=log_dir)
+
+    def _check_log_dir_exists(self) -> None:
+        path = Path(self.metrics_file_path)
+        if not path.is_file():
+            return
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            header = list(reader.fieldnames or [])
+            rows = list(reader)
+        # Rows up to the checkpoint stay; later ones are replayed by the resumed run.
+        keep, later = [], []
+        for row in rows:
+            before = self._resume_step is not None and _step(row) < self._resume_step
+            (keep if before else later).append(row)
+        if later:
+            n = len(list(path.parent.glob("metrics.superseded-*.csv"))) + 1
+            with (path.parent / f"metrics.superseded-{n}.csv").open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=header)
+                writer.writeheader()
+                writer.writerows(later)
+        tmp = path.with_name(".metrics.csv.tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(keep)
+        os.replace(tmp, path)
+        self.metrics_keys = sorted(header)
+
+
+def _step(row: dict) -> float:
+    try:
+        return float(row.get("step") or 0)
+    except ValueError:
+        return 0.0

@@ -14,9 +14,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from mmfw.build import build_components, build_model, build_tokenizer
+from mmfw.errors import UserError, summary
 from mmfw.eval.runner import evaluate_benchmark
 from mmfw.training.callbacks import GracefulStop, RunStats, SaveOnException, StepSeeds
-from mmfw.training.checkpoints import AtomicCheckpointIO, newest_intact
+from mmfw.training.checkpoints import AtomicCheckpointIO, checkpoint_step, newest_intact
 from mmfw.training.distributed import (
     clear_launch_env,
     is_rank_zero,
@@ -90,10 +91,13 @@ def train(
         # Ranks on one CPU share its cores (as torchrun's OMP_NUM_THREADS does), instead of
         # each starting a thread per core and oversubscribing them.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // spec.processes_per_node))
+    previous = record.read()
+    # A resumed run keeps its wandb run id (kept in run.json), so wandb continues its history.
+    run_id = previous.get("wandb_id") if cfg.resume and previous.get("wandb_id") else _new_id()
     if is_rank_zero():
-        record.start(list(overrides or []), plan.world)
+        record.start(list(overrides or []), plan.world, wandb_id=run_id)
     try:
-        metrics = _train(cfg, run_dir, group, spec, plan)
+        metrics = _train(cfg, run_dir, group, spec, plan, run_id)
     except SIGTERMException as e:
         if is_rank_zero():
             record.finish("interrupted", error="stopped by a signal; resume=auto continues")
@@ -101,7 +105,7 @@ def train(
     except BaseException as e:
         if is_rank_zero():
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-            record.finish(status, error=f"{type(e).__name__}: {e}".splitlines()[0][:500])
+            record.finish(status, error=summary(e))
         raise
     finally:
         _finish_wandb()
@@ -113,7 +117,14 @@ def train(
     return metrics
 
 
-def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan) -> dict:
+def _new_id() -> str:
+    """A wandb-compatible run id (lowercase letters and digits)."""
+    import secrets
+
+    return secrets.token_hex(4)
+
+
+def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_id: str) -> dict:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     resolved = save_resolved_config(cfg, run_dir)
 
@@ -126,6 +137,7 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan) -> di
     )
     parts = build_components(cfg, tokenizer, meta=True)  # the real model: configure_model()
     datamodule.attach(parts.processor)
+    datamodule.probe()  # a source that yields nothing stops here, before step 1
     image_token_id = tokenizer.convert_tokens_to_ids(cfg.tokenizer.image_token)
 
     def build():
@@ -141,12 +153,28 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan) -> di
         activation_checkpointing=spec.activation_checkpointing,
     )
 
+    ckpt_path = resolve_resume(cfg.resume, run_dir)
+    resume_step = checkpoint_step(Path(ckpt_path)) if ckpt_path else None
+    if ckpt_path:
+        print(f"mmfw: resuming from {ckpt_path} (step {resume_step})")
+    elif cfg.resume == "auto":
+        print(f"mmfw: resume=auto: {run_dir} has no checkpoint yet; starting from step 0")
     run_name = f"{cfg.name}/{run_dir.name}"
     loggers = [
-        instantiate(node)(save_dir=str(run_dir), run_name=run_name, group=group)
+        instantiate(node)(
+            save_dir=str(run_dir),
+            run_name=run_name,
+            group=group,
+            run_id=run_id,
+            resume_step=resume_step,
+        )
         for node in cfg.logger.values()
     ]
-    stats = RunStats(peak_tflops=spec.peak_tflops)
+    stats = RunStats(
+        peak_tflops=spec.peak_tflops,
+        max_skipped_fraction=datamodule.max_skipped_fraction,
+        record=RunRecord(run_dir),
+    )
     checkpoint = instantiate(cfg.checkpoint, dirpath=str(run_dir / "checkpoints"))
     callbacks = [
         checkpoint,
@@ -155,6 +183,7 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan) -> di
         GracefulStop(),
         SaveOnException(str(run_dir / "checkpoints" / "last.ckpt")),
         ReportSetup(run_dir, plan),
+        RecordProgress(RunRecord(run_dir)),
     ]
     trainer = spec.build(
         plan,
@@ -173,7 +202,7 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan) -> di
         trainer.fit(
             module,
             datamodule=datamodule,
-            ckpt_path=resolve_resume(cfg.resume, run_dir),
+            ckpt_path=ckpt_path,
             weights_only=True,  # resume never unpickles arbitrary objects
         )
     except SIGTERMException:
@@ -192,12 +221,46 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan) -> di
             metrics[key] = float(value)
     metrics.update(stats.summary(trainer.world_size))
     metrics["data/skipped"] = dict(stats.skipped)
+    if not stats.samples and trainer.global_step == 0:
+        raise UserError(
+            "no training sample was usable: every record was skipped (see data/skipped)"
+        )
     metrics["batch/global"] = plan.global_batch
     metrics["batch/micro"] = plan.micro_batch
     metrics["batch/accumulate"] = plan.accumulate
     metrics["batch/devices"] = plan.world
 
-    if trainer.is_global_zero and cfg.evaluate.at_end and cfg.get("benchmarks"):
+    if trainer.is_global_zero:
+        # Written before any evaluation: a benchmark that fails cannot lose the training's numbers.
+        write_metrics(run_dir, metrics)
+        if cfg.evaluate.at_end and cfg.get("benchmarks"):
+            evaluated = evaluate_at_end(cfg, run_dir, module, parts, spec)
+            metrics.update(evaluated)
+            write_metrics(run_dir, metrics)
+            for lg in loggers:
+                lg.log_metrics(
+                    {k: v for k, v in evaluated.items() if isinstance(v, float)},
+                    step=trainer.global_step,
+                )
+    for lg in loggers:
+        lg.finalize("success")
+    return metrics
+
+
+def write_metrics(run_dir: Path, metrics: dict) -> None:
+    tmp = run_dir / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(metrics, indent=2))
+    os.replace(tmp, run_dir / "metrics.json")
+
+
+def evaluate_at_end(cfg: DictConfig, run_dir: Path, module, parts, spec: TrainerSpec) -> dict:
+    """Every entry of ``benchmarks``; one that fails is reported (``<name>/error`` in
+    metrics.json, ``eval_errors`` in run.json) and the others still run."""
+    import sys
+
+    out: dict = {}
+    errors: dict[str, str] = {}
+    try:
         model, processor = module.model, parts.processor
         if spec.strategy.shards_parameters:
             # No rank holds the whole model: evaluate the consolidated checkpoint instead.
@@ -205,22 +268,40 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan) -> di
 
             run = load_run(run_dir)
             model, processor = run.model, run.processor
-        evaluated = {}
-        for name, bench_cfg in cfg.benchmarks.items():
+    except Exception as e:  # noqa: BLE001 - reported below, training results stay
+        errors = {name: f"{type(e).__name__}: {e}" for name in cfg.benchmarks}
+    for name, bench_cfg in cfg.benchmarks.items():
+        if name in errors:
+            continue
+        try:
             result = evaluate_benchmark(name, instantiate(bench_cfg), model, processor, run_dir)
-            evaluated[f"{name}/accuracy"] = result["accuracy"]
-            evaluated[f"{name}/chance"] = result["chance"]
-        metrics.update(evaluated)
-        for lg in loggers:
-            lg.log_metrics(
-                {k: v for k, v in evaluated.items() if isinstance(v, float)},
-                step=trainer.global_step,
+        except Exception as e:  # noqa: BLE001 - one benchmark's failure is not the run's
+            errors[name] = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+            continue
+        for key in ("accuracy", "chance"):
+            if key in result:
+                out[f"{name}/{key}"] = result[key]
+        if result.get("answers") == "none":
+            out[f"{name}/answers"] = "none"
+    for name, error in errors.items():
+        out[f"{name}/error"] = error
+        print(f"mmfw-train: warning: benchmark {name} failed: {error}", file=sys.stderr)
+    if errors:
+        RunRecord(run_dir).update(eval_errors=errors)
+    return out
+
+
+class RecordProgress(L.Callback):
+    """Keeps run.json current: the step of the newest checkpoint and when it was written."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        if trainer.is_global_zero:
+            self.record.update(
+                step=int(trainer.global_step), checkpoint_time=time.strftime("%Y-%m-%dT%H:%M:%S%z")
             )
-    if trainer.is_global_zero:
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    for lg in loggers:
-        lg.finalize("success")
-    return metrics
 
 
 class ReportSetup(L.Callback):

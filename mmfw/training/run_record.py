@@ -57,7 +57,7 @@ class RunRecord:
         tmp.write_text(json.dumps(data, indent=2, default=str))
         os.replace(tmp, self.path)
 
-    def start(self, overrides: list[str], world: int) -> None:
+    def start(self, overrides: list[str], world: int, **extra) -> None:
         from mmfw import __version__
 
         previous = self.read()
@@ -73,11 +73,18 @@ class RunRecord:
                 "packages": _versions(),
                 "python": platform.python_version(),
                 "host": socket.gethostname(),
+                "pid": os.getpid(),
                 "world_size": world,
                 "attempts": int(previous.get("attempts", 0)) + 1,
                 "error": None,
+                **extra,
             }
         )
+
+    def update(self, **fields) -> None:
+        data = self.read()
+        data.update(fields)
+        self.write(data)
 
     def finish(self, status: str, error: str | None = None, **extra) -> None:
         data = self.read()

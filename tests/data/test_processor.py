@@ -8,10 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from mmfw.data.collate import PadCollator, Skipped, TrainingCollator
+from mmfw.data.collate import PadCollator, TrainingCollator
 from mmfw.data.dataset import ConversationDataset
 from mmfw.data.formats.llava_json import parse_record
 from mmfw.data.processor import IGNORE
+from mmfw.data.skips import Skipped
 from mmfw.data.sources import JsonSource
 from tests.helpers import tiny_components
 

@@ -177,7 +177,8 @@ def test_a_ddp_sweep_launches_each_jobs_own_ranks(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("trainer", "precision"), [("deepspeed_zero3_offload", "32-true"), ("deepspeed_zero2", "bf16-mixed")]
+    ("trainer", "precision"),
+    [("deepspeed_zero3_offload", "32-true"), ("deepspeed_zero2", "bf16-mixed")],
 )
 def test_deepspeed_offload_and_bf16_on_two_cpu_processes(trainer, precision, tmp_path):
     run_cli(

@@ -74,7 +74,8 @@ class MultipleChoiceBenchmark:
                     "output": text,
                     "prediction": letter,
                     "answer": q.answer,
-                    "correct": letter == q.answer,
+                    # No reference answer (MMBench TEST files): a prediction to submit, not scored.
+                    "correct": None if q.answer is None else letter == q.answer,
                     "category": q.category,
                 }
             )
@@ -82,18 +83,28 @@ class MultipleChoiceBenchmark:
 
 
 def score(predictions: list[dict], questions: list[MCQuestion]) -> dict:
-    """Accuracy overall and per category; unparsed answers; the chance level."""
+    """Accuracy overall and per category over the questions that have an answer; unparsed
+    outputs; the chance level. Without any answer: ``answers: none`` and no accuracy, since
+    there is nothing to score (the predictions are for the official server)."""
     n = len(predictions)
-    correct = sum(p["correct"] for p in predictions)
-    by_cat: dict[str, list[bool]] = defaultdict(list)
-    for p in predictions:
-        by_cat[str(p["category"])].append(p["correct"])
-    chance = sum(1 / len(q.options) for q in questions) / n if n else 0.0
-    return {
-        "accuracy": correct / n if n else 0.0,
-        "correct": correct,
+    scored = [(p, q) for p, q in zip(predictions, questions, strict=True) if q.answer is not None]
+    base = {
         "num_questions": n,
         "unparsed": sum(p["prediction"] == "other" for p in predictions),
-        "chance": chance,
+    }
+    if not scored:
+        return {**base, "answers": "none"}
+    correct = sum(p["correct"] for p, _ in scored)
+    by_cat: dict[str, list[bool]] = defaultdict(list)
+    for p, _ in scored:
+        by_cat[str(p["category"])].append(p["correct"])
+    return {
+        **base,
+        "answers": "all" if len(scored) == n else "partial",
+        "scored": len(scored),
+        "unanswered": n - len(scored),
+        "accuracy": correct / len(scored),
+        "correct": correct,
+        "chance": sum(1 / len(q.options) for _, q in scored) / len(scored),
         "per_category": {k: sum(v) / len(v) for k, v in sorted(by_cat.items())},
     }
