@@ -115,8 +115,19 @@ def validate_train(cfg: DictConfig, *, check_devices: bool = True) -> list[str]:
     if isinstance(name, str) and ("/" in name or not name.strip()):
         c.add("name", name, "a run family name without '/'", "e.g. name=my_ablation")
     resume = c.get("resume")
-    if resume not in (None, "auto", MISSING) and not Path(str(resume)).exists():
-        c.add("resume", resume, "no such checkpoint", "use resume=auto or the path of a .ckpt")
+    if resume not in (None, "auto", MISSING):
+        if not Path(str(resume)).exists():
+            c.add("resume", resume, "no such checkpoint", "use resume=auto or the path of a .ckpt")
+        else:
+            from mmfw.training.checkpoints import is_intact
+
+            if not is_intact(Path(str(resume))):
+                c.add(
+                    "resume",
+                    resume,
+                    "the checkpoint is incomplete or corrupt",
+                    "give an intact one (checkpoints/stepNNNNNN.ckpt) or resume=auto, which picks the newest intact",
+                )
     _trainer(c, check_devices)
     _data(c)
     _stage(c)
@@ -330,6 +341,8 @@ def parse_image_sizes(value: Any) -> list[tuple[int, int]]:
     such string; every size a positive integer. Raises ValueError naming the entry."""
     if value is None:
         return []
+    if isinstance(value, ListConfig):
+        value = OmegaConf.to_container(value, resolve=True)
     items = [value] if isinstance(value, str) else list(value)
     if len(items) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in items):
         items = [items]  # a single [W, H]

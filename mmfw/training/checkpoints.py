@@ -10,22 +10,15 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint to a temporary name in the same folder, fsyncs it, then renames it
-    over the target: a kill at any moment leaves either the old or the new file, never half
-    of one (the temporary file of an interrupted write is removed on the next save)."""
-
-    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        if storage_options is not None:
-            raise TypeError("AtomicCheckpointIO takes no storage_options")
-        atomic_torch_save(checkpoint, Path(path))
+# torch is imported inside the functions that need it: checking a checkpoint's integrity is
+# part of config validation, which must answer in well under a second.
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
+    """Write to a temporary name in the same folder, fsync, rename over ``path``: a kill at any
+    moment leaves the old file or the new one, never half of one."""
+    import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.tmp-*"):
         stale.unlink(missing_ok=True)
@@ -102,6 +95,8 @@ def newest_intact(run_dir: Path) -> Path | None:
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """``{"state_dict": {LightningModule key: tensor}, "mmfw_config": ..., "global_step": ...}``
     from any checkpoint layout, gathered on the CPU."""
+    import torch
+
     kind = layout(path)
     if kind == "file":
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -111,6 +106,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def _read_deepspeed(path: Path) -> dict[str, Any]:
+    import torch
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
     tag = (path / "latest").read_text().strip()
@@ -127,6 +123,7 @@ def _read_deepspeed(path: Path) -> dict[str, Any]:
 
 
 def _read_distributed(path: Path) -> dict[str, Any]:
+    import torch
     from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,6 +136,8 @@ def _read_distributed(path: Path) -> dict[str, Any]:
 
 def checkpoint_step(path: Path) -> int:
     """The ``global_step`` a checkpoint was saved at (no tensor is read)."""
+    import torch
+
     kind = layout(path)
     if kind == "file":
         meta = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -152,7 +151,7 @@ def checkpoint_step(path: Path) -> int:
     return int(meta.get("global_step", 0))
 
 
-def model_state(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+def model_state(checkpoint: dict[str, Any]) -> dict:
     """The VisionLanguageModel's own weights (the LightningModule keys without ``model.``)."""
     prefix = "model."
     return {

@@ -76,8 +76,15 @@ def csv_logger(
     run_id: str | None = None,
     resume_step: int | None = None,
 ) -> CSVLogger:
-    """Metrics as CSV in ``<run dir>/csv/metrics.csv`` (no keys)."""
-    return ResumableCSVLogger(save_dir=save_dir, name="csv", version="", resume_step=resume_step)
+    """Metrics as CSV in ``<run dir>/csv/metrics.csv`` (no keys), written at every logging
+    step, so a killed run keeps every row it logged."""
+    return ResumableCSVLogger(
+        save_dir=save_dir,
+        name="csv",
+        version="",
+        resume_step=resume_step,
+        flush_logs_every_n_steps=1,
+    )
 
 
 class ResumableCSVLogger(CSVLogger):

@@ -16,8 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from mmfw.build import build_components, build_model, build_tokenizer
 from mmfw.errors import UserError, summary
 from mmfw.eval.runner import evaluate_benchmark
+from mmfw.training.atomic_io import AtomicCheckpointIO
 from mmfw.training.callbacks import GracefulStop, RunStats, SaveOnException, StepSeeds
-from mmfw.training.checkpoints import AtomicCheckpointIO, checkpoint_step, newest_intact
+from mmfw.training.checkpoints import checkpoint_step, newest_intact
 from mmfw.training.distributed import (
     clear_launch_env,
     is_rank_zero,

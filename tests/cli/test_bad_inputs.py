@@ -95,6 +95,7 @@ CASES = [
         "trainer.gpu='tpu9'",
     ),
     ("mmfw-train", ["resume=/nope.ckpt"], "resume='/nope.ckpt'"),
+    ("mmfw-train", ["resume={root}/truncated.ckpt"], "the checkpoint is incomplete or corrupt"),
     ("mmfw-train", ["name=a/b"], "name='a/b'"),
     (
         "mmfw-train",

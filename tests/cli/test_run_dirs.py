@@ -50,10 +50,16 @@ def test_sigkill_then_resume_auto_finds_the_run_by_name_and_keeps_its_history(tm
     proc = subprocess.Popen([str(BIN / "mmfw-train"), *common], cwd=REPO, env=os.environ.copy(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
-    while not list(tmp_path.glob("history/*/checkpoints/step000010.ckpt")):
+
+    def logged_past_the_checkpoint() -> bool:
+        if not list(tmp_path.glob("history/*/checkpoints/step000010.ckpt")):
+            return False
+        rows = csv.DictReader(next(tmp_path.glob("history/*/csv/metrics.csv")).open())
+        return any(r.get("train/loss") and int(r["step"]) >= 11 for r in rows)
+
+    while not logged_past_the_checkpoint():  # killed after steps it must replay were logged
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
-    time.sleep(0.4)  # a few more steps are logged after the checkpoint
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     (run_dir,) = tmp_path.glob("history/*")

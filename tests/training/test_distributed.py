@@ -96,7 +96,13 @@ DEEPSPEED = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(DEEPSPEED))
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=pytest.mark.slow) if c in ("zero3-lora", "zero2-partial_lora") else c
+        for c in sorted(DEEPSPEED)
+    ],
+)
 def test_deepspeed_trains_frozen_parts_with_adapters_on_two_cpu_processes(case, tmp_path):
     run_dir = tmp_path / case
     run_cli(
@@ -152,6 +158,7 @@ def test_hyper_attention_trains_under_every_sharding_strategy(trainer, tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["step"] == 3
 
 
+@pytest.mark.slow
 def test_a_ddp_sweep_launches_each_jobs_own_ranks(tmp_path):
     """`-m` with DDP: every job of the sweep starts its own second rank with that job's
     overrides (not the whole sweep again), and the next job gets a fresh process group."""

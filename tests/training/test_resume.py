@@ -149,7 +149,8 @@ SHARDED = {
 
 
 @pytest.mark.parametrize(
-    "strategy", [pytest.param("fsdp"), pytest.param("deepspeed_zero3", marks=pytest.mark.slow)]
+    "strategy",
+    [pytest.param(s, marks=pytest.mark.slow) for s in ("fsdp", "deepspeed_zero3")],
 )
 def test_sharded_run_stopped_by_sigterm_resumes_exactly(strategy, tmp_path):
     """2 ranks; SIGTERM to rank 0 reaches both, they finish the step, save their shards
