@@ -15,27 +15,18 @@ from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
 from mmfw.config import CONF_DIR  # noqa: E402
-from mmfw.errors import ConfigProblems, debugging, fail, message_of, run_reporting, user_facing  # noqa: E402
+from mmfw.errors import run_reporting  # noqa: E402
 
 COMMAND = "mmfw-eval"
 
 
 def main() -> None:
     """Check the run, checkpoint, benchmark file and device before loading anything."""
-    from mmfw.cli.preflight import compose_checked, split_argv
+    from mmfw.cli.preflight import split_argv, validate_command
 
     overrides, _, info = split_argv(sys.argv[1:])
     if not info:
-
-        def preflight() -> None:
-            cfg = compose_checked(
-                [o for o in overrides if not o.startswith(("hydra.", "hydra/"))], "eval"
-            )
-            problems = validate_eval(cfg)
-            if problems:
-                raise ConfigProblems(problems)
-
-        run_reporting(COMMAND, preflight)
+        run_reporting(COMMAND, lambda: validate_command(overrides, "eval", validate_eval))
     hydra_main()
 
 
@@ -104,14 +95,7 @@ def validate_eval(cfg: DictConfig) -> list[str]:
 
 @hydra.main(config_path=CONF_DIR, config_name="eval", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
-    try:
-        _job(cfg)
-    except SystemExit:
-        raise
-    except BaseException as e:
-        if debugging() or not user_facing(e):
-            raise
-        fail(COMMAND, message_of(e))
+    run_reporting(COMMAND, lambda: _job(cfg))
 
 
 def _job(cfg: DictConfig) -> None:

@@ -12,27 +12,18 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from mmfw.config import CONF_DIR  # noqa: E402
-from mmfw.errors import ConfigProblems, run_reporting  # noqa: E402
+from mmfw.errors import run_reporting  # noqa: E402
 
 COMMAND = "mmfw-plan"
 
 
 def main() -> None:
-    from mmfw.cli.preflight import compose_checked, split_argv
+    from mmfw.cli.preflight import split_argv, validate_command
     from mmfw.validate import validate_plan
 
     overrides, _, info = split_argv(sys.argv[1:])
     if not info:
-
-        def preflight() -> None:
-            cfg = compose_checked(
-                [o for o in overrides if not o.startswith(("hydra.", "hydra/"))], "plan"
-            )
-            problems = validate_plan(cfg)
-            if problems:
-                raise ConfigProblems(problems)
-
-        run_reporting(COMMAND, preflight)
+        run_reporting(COMMAND, lambda: validate_command(overrides, "plan", validate_plan))
     hydra_main()
 
 

@@ -119,6 +119,15 @@ def suggest_key(key: str, overrides: list[str], config_name: str) -> str:
     return f"{leaf!r} is not a key of {where} (keys: {', '.join(keys)}); to add a new key use +{key}=..."
 
 
+def validate_command(overrides: list[str], config_name: str, validator) -> None:
+    """Compose ``config_name`` with the job's overrides and raise every problem
+    ``validator(cfg)`` finds (mmfw-eval, mmfw-plan)."""
+    cfg = compose_checked(job_overrides(overrides, False)[0], config_name)
+    problems = validator(cfg)
+    if problems:
+        raise ConfigProblems(problems)
+
+
 def validate_jobs(overrides: list[str], multirun: bool) -> None:
     """Compose and validate every job; raise with every problem found."""
     from mmfw.validate import validate_train

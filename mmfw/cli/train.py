@@ -13,7 +13,7 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from mmfw.config import CONF_DIR  # noqa: E402
-from mmfw.errors import debugging, fail, message_of, run_reporting, user_facing  # noqa: E402
+from mmfw.errors import run_reporting  # noqa: E402
 
 COMMAND = "mmfw-train"
 
@@ -21,10 +21,11 @@ COMMAND = "mmfw-train"
 def main() -> None:
     """Validate first (nothing is written before the config is known to be sound), then run."""
     from mmfw.cli.preflight import guard_run_dir, split_argv, validate_jobs
-    from mmfw.training.distributed import global_rank
+    from mmfw.training.distributed import LAUNCHED_BY_MMFW, global_rank
 
     overrides, multirun, info = split_argv(sys.argv[1:])
-    child = os.environ.get("MMFW_LOCAL_LAUNCH") == "1" and os.environ.get("LOCAL_RANK") != "0"
+    # Local ranks started by rank 0 run the job rank 0 already checked (in its directory).
+    child = os.environ.get(LAUNCHED_BY_MMFW) == "1" and os.environ.get("LOCAL_RANK") != "0"
     if not info and not child and global_rank() == 0:
 
         def preflight() -> None:
@@ -39,14 +40,7 @@ def main() -> None:
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> float | None:
-    try:
-        return _job(cfg)
-    except SystemExit:
-        raise
-    except BaseException as e:
-        if debugging() or not user_facing(e):
-            raise
-        fail(COMMAND, message_of(e))
+    return run_reporting(COMMAND, lambda: _job(cfg))
 
 
 def _job(cfg: DictConfig) -> float | None:
