@@ -253,8 +253,13 @@ def _data(c: Checker) -> None:
                 c.path(f"{key}.path")
             if "image_root" in src:
                 c.path(f"{key}.image_root", kind="folder", optional=True)
-            if "weight" in src:
-                c.number(f"{key}.weight", 0)
+            for share in ("weight", "alpha"):
+                if share in src:
+                    c.number(f"{key}.{share}", 0, none=True)
+            if src.get("weight") is not None and src.get("alpha") is not None:
+                c.add(f"{key}.alpha", src["alpha"], f"{key}.weight is set too", f"give one of them ({key}.weight=null)")
+            if "epochs" in src:
+                c.number(f"{key}.epochs", 0, open_low=True)
             if "max_samples" in src:
                 c.integer(f"{key}.max_samples", 1, none=True)
     if micro is MISSING or any(p.startswith(("trainer.", "data.")) for p in c.problems):

@@ -92,5 +92,10 @@ class TrainingCollator:
             except RecordError as e:
                 if self.strict:
                     raise strict_error(it.source_path, it.index, it.record.id, e) from e
-                samples.append(Skipped(e.reason, where(it.source_path, it.index, it.record.id)))
-        return self.pad(samples)
+                samples.append(
+                    Skipped(e.reason, where(it.source_path, it.index, it.record.id), it.source)
+                )
+        batch = self.pad(samples)
+        # Which source every drawn record came from (used or skipped): the realized mixture.
+        batch["sources"] = [getattr(it, "source", -1) for it in items]
+        return batch

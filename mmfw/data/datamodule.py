@@ -11,6 +11,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from mmfw.data.collate import TrainingCollator
 from mmfw.data.dataset import ConversationDataset
+from mmfw.data.mixture import mixture_fractions
 from mmfw.data.processor import SampleProcessor
 from mmfw.data.sampler import GlobalBatchSampler
 from mmfw.data.sources import JsonSource
@@ -20,7 +21,12 @@ class VLDataModule(L.LightningDataModule):
     """Training and validation data.
 
     Yaml keys:
-      sources: name → source (``path``, ``image_root``, ``weight``, ...) for training.
+      sources: name → source (``path``, ``image_root``, ``category``, ``kind``, ``weight`` or
+        ``alpha``, ``max_samples``, ``epochs``) for training; one source is read in a
+        permutation per epoch, several are mixed by their configured fractions.
+      alpha_reference: the category a source's ``alpha`` is relative to (MM1.5: general).
+      kind_weights: share of each kind of source (MM1.5: single_image 0.8, multi_image 0.1,
+        text_only 0.1); empty: by the sources' weights only.
       val_sources: name → source for the validation loss (empty: no validation).
       batch_size: samples per device per forward pass (the micro-batch).
       global_batch_size: samples per optimiser step over all devices (LLaVA: 256 to align,
@@ -42,6 +48,8 @@ class VLDataModule(L.LightningDataModule):
         *,
         sources: dict[str, JsonSource],
         val_sources: dict[str, JsonSource] | None = None,
+        alpha_reference: str = "general",
+        kind_weights: dict[str, float] | None = None,
         batch_size: int = 32,
         global_batch_size: int | None = None,
         num_workers: int = 0,
@@ -55,6 +63,8 @@ class VLDataModule(L.LightningDataModule):
             raise ValueError("data.sources is empty: name at least one source")
         self.sources = dict(sources)
         self.val_sources = dict(val_sources or {})
+        self.alpha_reference = alpha_reference
+        self.kind_weights = dict(kind_weights or {})
         self.batch_size = batch_size
         self.global_batch_size = global_batch_size
         self.num_workers = num_workers
@@ -140,12 +150,21 @@ class VLDataModule(L.LightningDataModule):
         pad = self.processor.tokenizer.pad_token_id
         return TrainingCollator(self.processor, pad, strict=self.strict, seed=self.seed)
 
+    def configured_fractions(self) -> dict[str, float]:
+        """The share of drawn samples each training source is configured to be."""
+        sizes = {name: len(src.records()) for name, src in self.sources.items()}
+        if len(self.sources) == 1:
+            return dict.fromkeys(self.sources, 1.0)
+        return mixture_fractions(self.sources, sizes, self.alpha_reference, self.kind_weights)
+
     def train_dataloader(self) -> DataLoader:
         ds = self._dataset(self.sources)
         rank, world, accumulate = self._layout()
+        fractions = None if len(self.sources) == 1 else list(self.configured_fractions().values())
         self.sampler = GlobalBatchSampler(
             ds.source_sizes(),
-            [src.weight for src in self.sources.values()],
+            fractions,
+            epochs=[src.epochs for src in self.sources.values()],
             seed=self.seed,
             micro_batch=self.batch_size,
             accumulate=accumulate,

@@ -20,6 +20,7 @@ class RawItem:
     image_root: Path
     source_path: Path
     index: int
+    source: int = 0  # index of its source in the mixture
 
 
 class ConversationDataset(Dataset):
@@ -46,9 +47,9 @@ class ConversationDataset(Dataset):
         src = self.sources[s]
         raw = src.records()[r]
         try:
-            return RawItem(parse_record(raw), src.image_root, src.path, r)
+            return RawItem(parse_record(raw), src.image_root, src.path, r, s)
         except RecordError as e:
             rid = raw.get("id") if isinstance(raw, dict) else None
             if self.strict:
                 raise strict_error(src.path, r, rid, e) from e
-            return Skipped(e.reason, where(src.path, r, rid))
+            return Skipped(e.reason, where(src.path, r, rid), s)

@@ -1,8 +1,9 @@
 """The training sampler: one global order per epoch, split by global batch across ranks,
 resumable mid-epoch.
 
-Epoch ``e``'s order is a pure function of ``(seed, e)``: a permutation of the records for one
-source, a weighted draw with replacement for a mixture. Global step ``s`` consumes the slice
+Epoch ``e``'s order is a pure function of ``(seed, e)``: for one source a permutation of its
+records (repeated ``epochs`` times); for a mixture, each draw picks a source by its configured
+fraction and a record of it uniformly. An epoch is ``sum(size x epochs)`` draws. Global step ``s`` consumes the slice
 ``order[s·G : (s+1)·G]`` (G = micro × accumulation × ranks); inside it, micro-batch ``a`` of
 rank ``r`` is ``[(a·ranks + r)·micro, +micro)``. So the same global batches are drawn whatever
 the number of ranks, and a run resumed at any step continues with exactly the samples the
@@ -24,24 +25,27 @@ class GlobalBatchSampler(Sampler[int]):
     def __init__(
         self,
         sizes: list[int],
-        weights: list[float],
+        fractions: list[float] | None,
         *,
         seed: int,
         micro_batch: int,
         accumulate: int = 1,
         rank: int = 0,
         world: int = 1,
+        epochs: list[float] | None = None,
     ) -> None:
         if not 0 <= rank < world:
             raise ValueError(f"rank {rank} outside world size {world}")
         self.sizes = list(sizes)
-        self.weights = list(weights)
+        self.fractions = None if fractions is None else list(fractions)
+        self.epochs = list(epochs or [1.0] * len(self.sizes))
         self.seed = int(seed)
         self.micro = int(micro_batch)
         self.accumulate = int(accumulate)
         self.rank = int(rank)
         self.world = int(world)
-        self.total = sum(self.sizes)
+        self.offsets = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
+        self.total = sum(round(n * e) for n, e in zip(self.sizes, self.epochs, strict=True))
         self.global_batch = self.micro * self.accumulate * self.world
         if self.total < self.global_batch:
             raise ValueError(
@@ -49,7 +53,7 @@ class GlobalBatchSampler(Sampler[int]):
                 f"{self.global_batch} (data.batch_size x accumulation x devices): lower "
                 "data.global_batch_size / data.batch_size or add data"
             )
-        if len(self.sizes) > 1 and sum(w for w, n in zip(weights, sizes, strict=True) if n) <= 0:
+        if self.fractions is not None and sum(self.fractions) <= 0:
             raise ValueError("data.sources: every non-empty source has weight 0")
         self.epoch = 0
         self._resume: tuple[int, int] | None = None  # (epoch, micro-batches already consumed)
@@ -71,15 +75,18 @@ class GlobalBatchSampler(Sampler[int]):
     def order(self, epoch: int) -> torch.Tensor:
         """The epoch's global order of record indices (all ranks compute the same)."""
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        if len(self.sizes) == 1:
-            return torch.randperm(self.total, generator=gen)
-        per_item = torch.cat(
-            [
-                torch.full((n,), w / n if n else 0.0, dtype=torch.float64)
-                for w, n in zip(self.weights, self.sizes, strict=True)
-            ]
-        )
-        return torch.multinomial(per_item, self.total, replacement=True, generator=gen)
+        if self.fractions is None:
+            parts = []
+            for n, e, off in zip(self.sizes, self.epochs, self.offsets, strict=True):
+                reps = [torch.randperm(n, generator=gen) for _ in range(max(1, int(-(-e // 1))))]
+                parts.append(torch.cat(reps)[: round(n * e)] + off)
+            order = torch.cat(parts)
+            return order[torch.randperm(len(order), generator=gen)] if len(parts) > 1 else order
+        probs = torch.tensor(self.fractions, dtype=torch.float64)
+        source = torch.multinomial(probs, self.total, replacement=True, generator=gen)
+        sizes = torch.tensor(self.sizes, dtype=torch.float64)
+        within = (torch.rand(self.total, generator=gen, dtype=torch.float64) * sizes[source]).long()
+        return torch.tensor(self.offsets)[source] + within
 
     def __iter__(self) -> Iterator[int]:
         order = self.order(self.epoch).tolist()

@@ -13,6 +13,7 @@ class Skipped:
 
     reason: str
     where: str = ""
+    source: int = -1  # index of its source in the mixture
 
 
 def where(path: Path, index: int, record_id) -> str:

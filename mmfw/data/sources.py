@@ -1,10 +1,12 @@
-"""Data sources: where a mixture's records come from."""
+"""Data sources: where a mixture's records come from, and how much of the mixture each is."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from mmfw.data.formats.llava_json import read_json_records
+
+KINDS = ("single_image", "multi_image", "text_only", "video")
 
 
 class JsonSource:
@@ -13,8 +15,15 @@ class JsonSource:
     Yaml keys:
       path: the ``.json`` (list) or ``.jsonl`` file.
       image_root: folder the records' ``image`` paths are relative to (default: the file's folder).
-      weight: sampling weight relative to the other sources of the mixture.
+      category: the data category (MM1.5: general, text_rich, science, math, code, refer_ground,
+        ...); ``alpha`` is relative to the category ``data.alpha_reference``.
+      kind: single_image | multi_image | text_only | video, for ``data.kind_weights``.
+      weight: sampling weight relative to the other sources (null: 1).
+      alpha: MM1.5's α, the sampling weight relative to the reference category's total
+        weight (use either weight or alpha).
       max_samples: use only the first N records (null: all).
+      epochs: how many times the source's records count in one epoch of the mixture
+        (repetition; 0.5 = half of them).
     """
 
     def __init__(
@@ -22,15 +31,32 @@ class JsonSource:
         *,
         path: str,
         image_root: str | None = None,
-        weight: float = 1.0,
+        category: str = "general",
+        kind: str = "single_image",
+        weight: float | None = 1.0,
+        alpha: float | None = None,
         max_samples: int | None = None,
+        epochs: float = 1.0,
     ) -> None:
-        if weight < 0:
-            raise ValueError(f"data source weight={weight} must be >= 0")
+        if weight is not None and alpha is not None:
+            raise ValueError(
+                f"data source {path}: give weight or alpha, not both (weight={weight}, alpha={alpha})"
+            )
+        for key, value in (("weight", weight), ("alpha", alpha)):
+            if value is not None and value < 0:
+                raise ValueError(f"data source {path}: {key}={value} must be >= 0")
+        if kind not in KINDS:
+            raise ValueError(f"data source {path}: kind={kind!r}: use one of {KINDS}")
+        if epochs <= 0:
+            raise ValueError(f"data source {path}: epochs={epochs} must be > 0")
         self._path = path
         self._image_root = image_root
-        self.weight = float(weight)
+        self.category = str(category)
+        self.kind = kind
+        self.weight = None if weight is None else float(weight)
+        self.alpha = None if alpha is None else float(alpha)
         self.max_samples = max_samples
+        self.epochs = float(epochs)
         self._records: list[dict] | None = None
 
     @property

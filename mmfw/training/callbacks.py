@@ -22,9 +22,16 @@ class RunStats(L.Callback):
     """
 
     def __init__(
-        self, peak_tflops: float | None = None, max_skipped_fraction: float = 1.0, record=None
+        self,
+        peak_tflops: float | None = None,
+        max_skipped_fraction: float = 1.0,
+        record=None,
+        sources: dict[str, tuple[str, float]] | None = None,
     ) -> None:
         self.peak_tflops = peak_tflops
+        # source name → (category, configured fraction), in the mixture's order
+        self.sources = dict(sources or {})
+        self.drawn = [0] * len(self.sources)
         self.max_skipped_fraction = max_skipped_fraction
         self.record = record  # run.json: carries the skip warnings
         self.skipped: Counter = Counter()
@@ -54,6 +61,7 @@ class RunStats(L.Callback):
         for reason, n in self.skipped.items():
             pl_module.log(f"data/skipped_{reason}", float(n), batch_size=1)
         self._watch_skips(trainer, batch)
+        self._count_sources(pl_module, batch)
         if batch["input_ids"] is None or self._t0 is None:
             return
         self._last = time.perf_counter()
@@ -90,6 +98,32 @@ class RunStats(L.Callback):
                     batch_size=1,
                     sync_dist=sync,
                 )
+
+    def _count_sources(self, pl_module, batch: dict) -> None:
+        """Realized mixture: the share of drawn records each source supplied so far."""
+        for s in batch.get("sources", []):
+            if 0 <= s < len(self.drawn):
+                self.drawn[s] += 1
+        total = sum(self.drawn)
+        if total and len(self.sources) > 1:
+            for name, n in zip(self.sources, self.drawn, strict=True):
+                pl_module.log(f"data/realized/{name}", n / total, batch_size=1)
+
+    def mixture(self, drawn: list[int]) -> dict:
+        """``data/configured/<source>``, ``data/realized/<source>`` and the same per category."""
+        total = sum(drawn) or 1
+        out: dict = {}
+        by_cat: dict[str, list[float]] = {}
+        for (name, (category, configured)), n in zip(self.sources.items(), drawn, strict=True):
+            out[f"data/configured/{name}"] = round(configured, 6)
+            out[f"data/realized/{name}"] = round(n / total, 6)
+            acc = by_cat.setdefault(category, [0.0, 0.0])
+            acc[0] += configured
+            acc[1] += n / total
+        for category, (configured, realized) in by_cat.items():
+            out[f"data/configured_category/{category}"] = round(configured, 6)
+            out[f"data/realized_category/{category}"] = round(realized, 6)
+        return out
 
     def _watch_skips(self, trainer, batch: dict) -> None:
         """Once an epoch: warn loudly when too many of the records seen were skipped."""
@@ -144,6 +178,7 @@ class RunStats(L.Callback):
             "samples": self.samples,
             "seconds": self.seconds,
             "flops": dict(self.flops),
+            "drawn": list(self.drawn),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -152,6 +187,8 @@ class RunStats(L.Callback):
         self.samples = state.get("samples", 0)
         self.seconds = state.get("seconds", 0.0)
         self.flops.update(state.get("flops", {}))
+        if len(state.get("drawn", [])) == len(self.drawn):
+            self.drawn = list(state["drawn"])
 
 
 class StepSeeds(L.Callback):

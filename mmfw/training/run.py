@@ -171,10 +171,12 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_i
         )
         for node in cfg.logger.values()
     ]
+    configured = datamodule.configured_fractions()
     stats = RunStats(
         peak_tflops=spec.peak_tflops,
         max_skipped_fraction=datamodule.max_skipped_fraction,
         record=RunRecord(run_dir),
+        sources={n: (src.category, configured[n]) for n, src in datamodule.sources.items()},
     )
     checkpoint = instantiate(cfg.checkpoint, dirpath=str(run_dir / "checkpoints"))
     callbacks = [
@@ -222,6 +224,9 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_i
             metrics[key] = float(value)
     metrics.update(stats.summary(trainer.world_size))
     metrics["data/skipped"] = dict(stats.skipped)
+    counts = torch.tensor(stats.drawn, dtype=torch.float64, device=trainer.strategy.root_device)
+    drawn = trainer.strategy.reduce(counts, reduce_op="sum")
+    metrics.update(stats.mixture([int(x) for x in drawn.tolist()]))
     if not stats.samples and trainer.global_step == 0:
         raise UserError(
             "no training sample was usable: every record was skipped (see data/skipped)"

@@ -11,7 +11,7 @@ from mmfw.data.sampler import GlobalBatchSampler
 def sampler(**kw):
     args = {
         "sizes": [50],
-        "weights": [1.0],
+        "fractions": None,
         "seed": 3,
         "micro_batch": 4,
         "accumulate": 1,
@@ -19,7 +19,7 @@ def sampler(**kw):
         "world": 1,
     }
     args.update(kw)
-    return GlobalBatchSampler(args.pop("sizes"), args.pop("weights"), **args)
+    return GlobalBatchSampler(args.pop("sizes"), args.pop("fractions"), **args)
 
 
 def test_same_seed_same_order_and_epochs_differ():
@@ -62,7 +62,7 @@ def test_resume_mid_epoch_continues_exactly():
 
 
 def test_mixture_follows_the_weights():
-    s = GlobalBatchSampler([100, 100], [3.0, 1.0], seed=0, micro_batch=10)
+    s = GlobalBatchSampler([100, 100], [0.75, 0.25], seed=0, micro_batch=10)
     order = torch.cat([s.order(e) for e in range(20)])
     share = (order < 100).double().mean().item()
     assert share == pytest.approx(0.75, abs=0.02)

@@ -46,7 +46,7 @@ class SyntheticSource(JsonSource):
       generator: the generator config (e.g. ``${synthetic}``, the shared task node).
       split: train | val | test.
       cache_dir: where generated datasets live (reused across runs; keyed by parameters).
-      weight, max_samples: as for any source.
+      category, kind, weight, alpha, max_samples, epochs: as for any source.
     """
 
     def __init__(
@@ -55,8 +55,12 @@ class SyntheticSource(JsonSource):
         generator,
         split: str = "train",
         cache_dir: str,
-        weight: float = 1.0,
+        category: str = "general",
+        kind: str = "single_image",
+        weight: float | None = 1.0,
+        alpha: float | None = None,
         max_samples: int | None = None,
+        epochs: float = 1.0,
     ) -> None:
         self.generator = generator
         self.split = split
@@ -65,8 +69,12 @@ class SyntheticSource(JsonSource):
         super().__init__(
             path=str(root / f"{split}.json"),
             image_root=str(root),
+            category=category,
+            kind=kind,
             weight=weight,
+            alpha=alpha,
             max_samples=max_samples,
+            epochs=epochs,
         )
 
     def records(self) -> list[dict]:
