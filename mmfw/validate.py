@@ -257,7 +257,12 @@ def _data(c: Checker) -> None:
                 if share in src:
                     c.number(f"{key}.{share}", 0, none=True)
             if src.get("weight") is not None and src.get("alpha") is not None:
-                c.add(f"{key}.alpha", src["alpha"], f"{key}.weight is set too", f"give one of them ({key}.weight=null)")
+                c.add(
+                    f"{key}.alpha",
+                    src["alpha"],
+                    f"{key}.weight is set too",
+                    f"give one of them ({key}.weight=null)",
+                )
             if "epochs" in src:
                 c.number(f"{key}.epochs", 0, open_low=True)
             if "max_samples" in src:

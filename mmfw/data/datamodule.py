@@ -33,6 +33,7 @@ class VLDataModule(L.LightningDataModule):
         128 to SFT); gradient accumulation is derived from it and the device count. null:
         batch_size x devices x trainer.accumulate_grad_batches.
       num_workers: DataLoader worker processes (0 = in the main process).
+      video_frames: frames sampled uniformly from each video (each frame is one image).
       max_length: token limit per sample; longer samples are truncated after their images,
         or skipped (counted as ``too_long``) when an image would be cut.
       strict: raise on the first unusable record instead of skipping and counting it.
@@ -53,6 +54,7 @@ class VLDataModule(L.LightningDataModule):
         batch_size: int = 32,
         global_batch_size: int | None = None,
         num_workers: int = 0,
+        video_frames: int = 8,
         max_length: int = 2048,
         strict: bool = False,
         max_skipped_fraction: float = 0.05,
@@ -69,6 +71,9 @@ class VLDataModule(L.LightningDataModule):
         self.global_batch_size = global_batch_size
         self.num_workers = num_workers
         self.max_length = max_length
+        if video_frames < 1:
+            raise ValueError(f"data.video_frames={video_frames} must be >= 1")
+        self.video_frames = int(video_frames)
         self.strict = strict
         if not 0 <= max_skipped_fraction <= 1:
             raise ValueError(f"data.max_skipped_fraction={max_skipped_fraction} must be in [0, 1]")
@@ -83,11 +88,17 @@ class VLDataModule(L.LightningDataModule):
 
     def texts(self) -> Iterator[str]:
         """All message texts of the training sources (to train a tokenizer on)."""
+        from mmfw.data.formats.llava_json import VIDEO_PLACEHOLDER, RecordError, parse_record
+        from mmfw.data.templates.base import IMAGE_PLACEHOLDER
+
         for src in self.sources.values():
             for raw in src.records():
-                for msg in raw.get("conversations", []) if isinstance(raw, dict) else []:
-                    if isinstance(msg, dict) and "value" in msg:
-                        yield str(msg["value"])
+                try:
+                    turns = parse_record(raw).turns
+                except RecordError:
+                    continue
+                for turn in turns:
+                    yield turn.text.replace(VIDEO_PLACEHOLDER, IMAGE_PLACEHOLDER)
 
     def prepare_data(self) -> None:
         for src in [*self.sources.values(), *self.val_sources.values()]:

@@ -6,19 +6,26 @@ produce embeddings for that image (``ImageTokenCounter``, from the one accountin
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from mmfw.data.formats.llava_json import Record, RecordError
-from mmfw.data.templates.base import ChatTemplate, Segment, Turn
+from mmfw.data.formats.llava_json import VIDEO_PLACEHOLDER, Record, RecordError
+from mmfw.data.templates.base import IMAGE_PLACEHOLDER, ChatTemplate, Segment, Turn
 from mmfw.resolution.base import ResolutionStrategy
-from mmfw.resolution.image_io import load_image
+from mmfw.resolution.image_io import load_image, to_rgb
 from mmfw.resolution.layout import FeatureGrid, ImageLayout, TokenMap, count_image_tokens
 
 IGNORE = -100
+
+
+def sample_frames(video: str, root: Path, n: int) -> list:
+    from mmfw.data.video import sample_frames as frames  # PyAV is imported only for videos
+
+    return frames(video, root, n)
 
 
 @dataclass(frozen=True)
@@ -60,12 +67,14 @@ class SampleProcessor:
         counter: ImageTokenCounter,
         max_length: int,
         image_token: str = "<image>",
+        video_frames: int = 8,
     ) -> None:
         self.tokenizer = tokenizer
         self.template = template
         self.strategy = strategy
         self.counter = counter
         self.max_length = max_length
+        self.video_frames = int(video_frames)
         self.image_token_id = tokenizer.convert_tokens_to_ids(image_token)
         if self.image_token_id is None or self.image_token_id == tokenizer.unk_token_id:
             raise ValueError(f"the tokenizer has no {image_token!r} token")
@@ -74,9 +83,20 @@ class SampleProcessor:
     # -- images --------------------------------------------------------------------------------
 
     @staticmethod
-    def open_images(paths: list[str], root: Path) -> list[Image.Image | torch.Tensor]:
+    def open_images(paths: list, root: Path) -> list[Image.Image | torch.Tensor]:
+        """Decode a record's images: paths relative to ``root``, or encoded bytes (a TSV)."""
         images = []
         for rel in paths:
+            if isinstance(rel, bytes):
+                try:
+                    with Image.open(io.BytesIO(rel)) as img:
+                        img.load()
+                        images.append(to_rgb(img))
+                except (UnidentifiedImageError, OSError) as e:
+                    raise RecordError(
+                        "bad_image", f"an embedded image cannot be decoded ({e})"
+                    ) from e
+                continue
             path = root / rel
             try:
                 images.append(load_image(path))
@@ -120,10 +140,19 @@ class SampleProcessor:
         """Tokenised training sample; raises RecordError (with a reason) for unusable records.
 
         ``options`` are the strategy's batch-level choices (see ``batch_options``)."""
-        images = self.open_images(record.images, image_root)
+        turns = record.turns
+        if record.video:
+            # The frames are the images; the one <video> placeholder stands for all of them.
+            images = sample_frames(record.video, image_root, self.video_frames)
+            turns = [
+                Turn(t.role, t.text.replace(VIDEO_PLACEHOLDER, IMAGE_PLACEHOLDER * len(images)))
+                for t in turns
+            ]
+        else:
+            images = self.open_images(record.images, image_root)
         pixels, layouts = self.views(images, **options)
         try:
-            segments = self.template.render(record.turns)
+            segments = self.template.render(turns)
         except ValueError as e:
             raise RecordError("template", str(e)) from e
         ids, labels = self.encode(segments, layouts)

@@ -58,7 +58,13 @@ def test_multi_image_list():
             "placeholder_mismatch",
         ),
         (
-            {"conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "q"}]},
+            {
+                "conversations": [
+                    {"from": "human", "value": "q"},
+                    {"from": "human", "value": "q"},
+                    {"from": "gpt", "value": "a"},
+                ]
+            },
             "bad_alternation",
         ),
         ("just a string", "not_an_object"),

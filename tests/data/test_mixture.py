@@ -13,7 +13,9 @@ from mmfw.errors import UserError
 
 
 def src(category="general", kind="single_image", weight=None, alpha=None, epochs=1.0):
-    return JsonSource(path="unused.json", category=category, kind=kind, weight=weight, alpha=alpha, epochs=epochs)
+    return JsonSource(
+        path="unused.json", category=category, kind=kind, weight=weight, alpha=alpha, epochs=epochs
+    )
 
 
 def test_weights_normalise_and_alpha_is_relative_to_the_reference_category():
@@ -26,7 +28,9 @@ def test_weights_normalise_and_alpha_is_relative_to_the_reference_category():
     sizes = dict.fromkeys(sources, 100)
     f = mixture_fractions(sources, sizes)
     # general weighs 3; math 0.5 x 3 = 1.5; science 0.1 x 3 = 0.3 → total 4.8
-    assert f == pytest.approx({"general_a": 2 / 4.8, "general_b": 1 / 4.8, "math": 1.5 / 4.8, "science": 0.3 / 4.8})
+    assert f == pytest.approx(
+        {"general_a": 2 / 4.8, "general_b": 1 / 4.8, "math": 1.5 / 4.8, "science": 0.3 / 4.8}
+    )
 
 
 def test_kind_weights_split_first_then_sources_within():
@@ -36,7 +40,11 @@ def test_kind_weights_split_first_then_sources_within():
         "multi": src("multi_image", kind="multi_image"),
         "text": src("text", kind="text_only"),
     }
-    f = mixture_fractions(sources, dict.fromkeys(sources, 10), kind_weights={"single_image": 0.8, "multi_image": 0.1, "text_only": 0.1})
+    f = mixture_fractions(
+        sources,
+        dict.fromkeys(sources, 10),
+        kind_weights={"single_image": 0.8, "multi_image": 0.1, "text_only": 0.1},
+    )
     assert f == pytest.approx({"general": 0.4, "math": 0.4, "multi": 0.1, "text": 0.1})
 
 
@@ -44,7 +52,11 @@ def test_mixture_errors_name_the_keys():
     with pytest.raises(UserError, match="data.alpha_reference"):
         mixture_fractions({"math": src("math", alpha=0.5)}, {"math": 5})
     with pytest.raises(UserError, match="data.kind_weights has no share for kind"):
-        mixture_fractions({"a": src(), "t": src(kind="text_only")}, {"a": 1, "t": 1}, kind_weights={"single_image": 1.0})
+        mixture_fractions(
+            {"a": src(), "t": src(kind="text_only")},
+            {"a": 1, "t": 1},
+            kind_weights={"single_image": 1.0},
+        )
     with pytest.raises(ValueError, match="weight or alpha, not both"):
         src(weight=1.0, alpha=0.5)
     with pytest.raises(ValueError, match="kind='video_clip'"):
