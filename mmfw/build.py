@@ -89,6 +89,7 @@ def build_components(cfg: DictConfig, tokenizer, meta: bool = False) -> Componen
         max_length=int(cfg.data.max_length),
         image_token=cfg.tokenizer.image_token,
         video_frames=int(cfg.data.get("video_frames", 8)),
+        truncate=bool(cfg.data.get("truncate", False)),
     )
     return Components(tokenizer, model, strategy, template, processor)
 

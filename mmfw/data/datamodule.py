@@ -34,8 +34,10 @@ class VLDataModule(L.LightningDataModule):
         batch_size x devices x trainer.accumulate_grad_batches.
       num_workers: DataLoader worker processes (0 = in the main process).
       video_frames: frames sampled uniformly from each video (each frame is one image).
-      max_length: token limit per sample; longer samples are truncated after their images,
-        or skipped (counted as ``too_long``) when an image would be cut.
+      max_length: token limit per sample (images expanded); a longer sample is skipped as
+        ``too_long``.
+      truncate: instead, cut an over-long sample's text at the last turn border that fits
+        (never inside an image's tokens; skipped as ``too_long`` when no border fits).
       strict: raise on the first unusable record instead of skipping and counting it.
       max_skipped_fraction: above this share of skipped records among those seen in an epoch,
         a loud warning names the top reasons and example records (run.json keeps it).
@@ -56,6 +58,7 @@ class VLDataModule(L.LightningDataModule):
         num_workers: int = 0,
         video_frames: int = 8,
         max_length: int = 2048,
+        truncate: bool = False,
         strict: bool = False,
         max_skipped_fraction: float = 0.05,
         seed: int = 0,
@@ -71,6 +74,7 @@ class VLDataModule(L.LightningDataModule):
         self.global_batch_size = global_batch_size
         self.num_workers = num_workers
         self.max_length = max_length
+        self.truncate = truncate
         if video_frames < 1:
             raise ValueError(f"data.video_frames={video_frames} must be >= 1")
         self.video_frames = int(video_frames)

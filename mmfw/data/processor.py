@@ -68,6 +68,7 @@ class SampleProcessor:
         max_length: int,
         image_token: str = "<image>",
         video_frames: int = 8,
+        truncate: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.template = template
@@ -75,6 +76,7 @@ class SampleProcessor:
         self.counter = counter
         self.max_length = max_length
         self.video_frames = int(video_frames)
+        self.truncate = bool(truncate)
         self.image_token_id = tokenizer.convert_tokens_to_ids(image_token)
         if self.image_token_id is None or self.image_token_id == tokenizer.unk_token_id:
             raise ValueError(f"the tokenizer has no {image_token!r} token")
@@ -117,24 +119,38 @@ class SampleProcessor:
     def encode(
         self, segments: list[Segment], layouts: list[ImageLayout]
     ) -> tuple[list[int], list[int]]:
-        ids, labels = list(self.bos), [IGNORE] * len(self.bos)
+        ids, labels, _ = self.encode_with_borders(segments, layouts)
+        return ids, labels
+
+    def encode_with_borders(
+        self, segments: list[Segment], layouts: list[ImageLayout]
+    ) -> tuple[list[int], list[int], list[int]]:
+        """Token ids and labels, each image placeholder expanded to its token count, and the
+        positions where an answer ends (the turn borders text may be cut at)."""
+        ids, labels, borders = list(self.bos), [IGNORE] * len(self.bos), []
         for seg in segments:
             if not seg.text:
                 continue
             piece = self.tokenizer(seg.text, add_special_tokens=False)["input_ids"]
             ids += piece
             labels += piece if seg.target else [IGNORE] * len(piece)
+            if seg.target:
+                borders.append(len(ids))
         slots = [i for i, t in enumerate(ids) if t == self.image_token_id]
         if len(slots) != len(layouts):
             raise RecordError(
                 "placeholder_mismatch", f"{len(slots)} image placeholders for {len(layouts)} images"
             )
         out_ids, out_labels, start = [], [], 0
+        grown = []  # (position of a slot, tokens it adds)
         for slot, layout in zip(slots, layouts, strict=True):
-            out_ids += ids[start:slot] + [self.image_token_id] * self.counter(layout)
-            out_labels += labels[start:slot] + [IGNORE] * self.counter(layout)
+            n = self.counter(layout)
+            out_ids += ids[start:slot] + [self.image_token_id] * n
+            out_labels += labels[start:slot] + [IGNORE] * n
+            grown.append((slot, n - 1))
             start = slot + 1
-        return out_ids + ids[start:], out_labels + labels[start:]
+        borders = [b + sum(extra for slot, extra in grown if slot < b) for b in borders]
+        return out_ids + ids[start:], out_labels + labels[start:], borders
 
     def training_sample(self, record: Record, image_root: Path, **options) -> Sample:
         """Tokenised training sample; raises RecordError (with a reason) for unusable records.
@@ -155,18 +171,31 @@ class SampleProcessor:
             segments = self.template.render(turns)
         except ValueError as e:
             raise RecordError("template", str(e)) from e
-        ids, labels = self.encode(segments, layouts)
+        ids, labels, borders = self.encode_with_borders(segments, layouts)
         if len(ids) > self.max_length:
-            last_image = max((i for i, t in enumerate(ids) if t == self.image_token_id), default=-1)
-            if last_image >= self.max_length:
-                raise RecordError(
-                    "too_long",
-                    f"{len(ids)} tokens, image tokens beyond max_length={self.max_length}",
-                )
-            ids, labels = ids[: self.max_length], labels[: self.max_length]
+            ids, labels = self._fit(ids, labels, borders)
         if all(label == IGNORE for label in labels):
             raise RecordError("no_target", "no answer tokens left to train on")
         return Sample(ids, labels, pixels, layouts, record.id)
+
+    def _fit(
+        self, ids: list[int], labels: list[int], borders: list[int]
+    ) -> tuple[list[int], list[int]]:
+        """An over-long sample: cut at the last turn border that fits (``truncate``), never
+        inside an image's tokens; otherwise the record is skipped as ``too_long``."""
+        last_image = max((i for i, t in enumerate(ids) if t == self.image_token_id), default=-1)
+        cut = max((b for b in borders if b <= self.max_length), default=0) if self.truncate else 0
+        if cut == 0 or last_image >= cut:
+            hint = (
+                ""
+                if self.truncate
+                else "; data.truncate=true cuts text-only overflow at a turn border"
+            )
+            raise RecordError(
+                "too_long",
+                f"{len(ids)} tokens (images expanded) > data.max_length={self.max_length}{hint}",
+            )
+        return ids[:cut], labels[:cut]
 
     def prompt_sample(self, turns: list[Turn], images: list[Image.Image]) -> Sample:
         """Tokenised generation prompt (ends where the assistant's answer starts)."""

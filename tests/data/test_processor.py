@@ -10,7 +10,7 @@ from PIL import Image
 
 from mmfw.data.collate import PadCollator, TrainingCollator
 from mmfw.data.dataset import ConversationDataset
-from mmfw.data.formats.llava_json import parse_record
+from mmfw.data.formats.llava_json import RecordError, parse_record
 from mmfw.data.processor import IGNORE
 from mmfw.data.skips import Skipped
 from mmfw.data.sources import JsonSource
@@ -55,18 +55,25 @@ def test_text_only_record_has_no_images(parts, folder):
     assert s.images == [] and parts.model.image_token_id not in s.input_ids
 
 
-def test_truncation_keeps_images_or_skips(parts, folder):
+def test_too_long_is_skipped_or_cut_at_a_turn_border(parts, folder):
     proc = parts.processor
-    old = proc.max_length
+    old = proc.max_length, proc.truncate
+    long = record("img.png", ("<image>\nQ", "short"), ("And?", "word " * 200))
     try:
-        proc.max_length = 120  # image (64) fits, the long answer is cut
-        s = proc.training_sample(record("img.png", ("<image>\nQ", "word " * 200)), folder)
-        assert len(s.input_ids) == 120 and any(lab != IGNORE for lab in s.labels)
-        proc.max_length = 40  # the image itself would be cut
-        with pytest.raises(Exception, match="too_long|image tokens beyond"):
+        proc.max_length = 120  # the image (64 tokens) and the first answer fit, not the second
+        with pytest.raises(RecordError, match="data.truncate=true cuts") as err:
+            proc.training_sample(long, folder)
+        assert err.value.reason == "too_long"
+        proc.truncate = True
+        s = proc.training_sample(long, folder)
+        first = proc.training_sample(record("img.png", ("<image>\nQ", "short")), folder)
+        assert s.input_ids == first.input_ids  # cut exactly after the first answer
+        proc.max_length = 40  # the image itself would be cut: never
+        with pytest.raises(RecordError) as err:
             proc.training_sample(record(), folder)
+        assert err.value.reason == "too_long"
     finally:
-        proc.max_length = old
+        proc.max_length, proc.truncate = old
 
 
 def test_bad_records_are_skipped_and_counted_or_raise_in_strict_mode(parts, folder):
