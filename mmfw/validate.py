@@ -236,6 +236,19 @@ def _data(c: Checker) -> None:
     c.integer("data.global_batch_size", 1, none=True)
     c.integer("data.num_workers", 0)
     c.integer("data.max_length", 8)
+    c.integer("data.max_images_per_row", 1, none=True)
+    c.integer("data.max_tokens_per_batch", 1, none=True)
+    reduction = c.get("data.loss_reduction")
+    if reduction not in (MISSING, "token", "square", "sample"):
+        c.add("data.loss_reduction", reduction, "use token, square or sample")
+    fusion = str(c.get("fusion._target_") or "")
+    if c.get("data.packing") is True and "hyper_attention" in fusion:
+        c.add(
+            "data.packing",
+            True,
+            "hyper attention (mPLUG-Owl3) keeps one sample per row",
+            "use data.packing=false with fusion=hyper_attention",
+        )
     fraction = c.get("data.max_skipped_fraction")
     if fraction is not MISSING:
         c.number("data.max_skipped_fraction", 0.0, 1.0)

@@ -66,16 +66,30 @@ class PadCollator:
 
 
 class TrainingCollator:
-    """Turns raw records into a padded training batch.
+    """Turns raw records into a padded (or, with ``packing``, packed) training batch.
 
     The strategy's batch-level options are drawn once per batch from a generator seeded by
     (seed, the batch's record indices), so a batch is reproducible wherever it is built.
     Unusable records are skipped and counted (or raise in strict mode).
     """
 
-    def __init__(self, processor, pad_token_id: int, strict: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self,
+        processor,
+        pad_token_id: int,
+        strict: bool = False,
+        seed: int = 0,
+        packing: bool = False,
+        max_images_per_row: int | None = None,
+    ) -> None:
+        from mmfw.data.packing import PackingCollator
+
         self.processor = processor
-        self.pad = PadCollator(pad_token_id, padding_side="right")
+        self.pad = (
+            PackingCollator(pad_token_id, processor.max_length, max_images_per_row)
+            if packing
+            else PadCollator(pad_token_id, padding_side="right")
+        )
         self.strict = strict
         self.seed = seed
 

@@ -13,7 +13,7 @@ from mmfw.data.collate import TrainingCollator
 from mmfw.data.dataset import ConversationDataset
 from mmfw.data.mixture import mixture_fractions
 from mmfw.data.processor import SampleProcessor
-from mmfw.data.sampler import GlobalBatchSampler
+from mmfw.data.sampler import GlobalBatchSampler, TokenBudgetBatchSampler
 from mmfw.data.sources import JsonSource
 
 
@@ -38,6 +38,18 @@ class VLDataModule(L.LightningDataModule):
         ``too_long``.
       truncate: instead, cut an over-long sample's text at the last turn border that fits
         (never inside an image's tokens; skipped as ``too_long`` when no border fits).
+      packing: several samples per row up to ``max_length`` tokens (position ids restart per
+        sample, attention stays inside each sample, no label crosses a border); the
+        micro-batch's ``batch_size`` samples become as few rows as fit.
+      max_images_per_row: with packing, at most this many images in one row (null: no cap),
+        so the vision encoder's load stays even across rows and ranks.
+      loss_reduction: token | square | sample: how target tokens are weighted in the loss
+        (mean over tokens; InternVL's square averaging; mean over samples), see
+        ``mmfw.models.loss``.
+      group_by_length: LLaVA's modality-aware length grouping: each global batch holds records
+        of one modality (with / without images) and similar estimated length.
+      max_tokens_per_batch: fill each micro-batch by estimated tokens (text + image tokens)
+        instead of ``batch_size`` samples (null: by count).
       strict: raise on the first unusable record instead of skipping and counting it.
       max_skipped_fraction: above this share of skipped records among those seen in an epoch,
         a loud warning names the top reasons and example records (run.json keeps it).
@@ -59,6 +71,11 @@ class VLDataModule(L.LightningDataModule):
         video_frames: int = 8,
         max_length: int = 2048,
         truncate: bool = False,
+        packing: bool = False,
+        max_images_per_row: int | None = None,
+        loss_reduction: str = "token",
+        group_by_length: bool = False,
+        max_tokens_per_batch: int | None = None,
         strict: bool = False,
         max_skipped_fraction: float = 0.05,
         seed: int = 0,
@@ -78,6 +95,19 @@ class VLDataModule(L.LightningDataModule):
         if video_frames < 1:
             raise ValueError(f"data.video_frames={video_frames} must be >= 1")
         self.video_frames = int(video_frames)
+        from mmfw.models.loss import POWERS
+
+        if loss_reduction not in POWERS:
+            raise ValueError(f"data.loss_reduction={loss_reduction!r}: use one of {sorted(POWERS)}")
+        if max_images_per_row is not None and max_images_per_row < 1:
+            raise ValueError(f"data.max_images_per_row={max_images_per_row} must be >= 1 or null")
+        if max_tokens_per_batch is not None and max_tokens_per_batch < 1:
+            raise ValueError(f"data.max_tokens_per_batch={max_tokens_per_batch} must be >= 1")
+        self.packing = bool(packing)
+        self.max_images_per_row = max_images_per_row
+        self.loss_reduction = loss_reduction
+        self.group_by_length = bool(group_by_length)
+        self.max_tokens_per_batch = max_tokens_per_batch
         self.strict = strict
         if not 0 <= max_skipped_fraction <= 1:
             raise ValueError(f"data.max_skipped_fraction={max_skipped_fraction} must be in [0, 1]")
@@ -96,9 +126,10 @@ class VLDataModule(L.LightningDataModule):
         from mmfw.data.templates.base import IMAGE_PLACEHOLDER
 
         for src in self.sources.values():
-            for raw in src.records():
+            records = src.records()
+            for i in range(len(records)):
                 try:
-                    turns = parse_record(raw).turns
+                    turns = parse_record(records[i]).turns
                 except RecordError:
                     continue
                 for turn in turns:
@@ -159,11 +190,48 @@ class VLDataModule(L.LightningDataModule):
     def _dataset(self, sources: dict[str, JsonSource]) -> ConversationDataset:
         return ConversationDataset(list(sources.values()), self.strict)
 
-    def _collator(self) -> TrainingCollator:
+    def _collator(self, training: bool = True) -> TrainingCollator:
         if self.processor is None:
             raise RuntimeError("VLDataModule.attach(processor) must be called before loading data")
         pad = self.processor.tokenizer.pad_token_id
-        return TrainingCollator(self.processor, pad, strict=self.strict, seed=self.seed)
+        return TrainingCollator(
+            self.processor,
+            pad,
+            strict=self.strict,
+            seed=self.seed,
+            packing=self.packing and training,
+            max_images_per_row=self.max_images_per_row,
+        )
+
+    def length_estimates(self, ds: ConversationDataset) -> tuple[list[int], list[int]]:
+        """(estimated tokens, has images) per record, from the sources' indexes: text
+        bytes times the tokenizer's tokens-per-byte (measured on up to 64 records)
+        plus each image's tokens at a typical 640x480 (a video: ``video_frames`` images)."""
+        import numpy as np
+
+        chars, images = [], []
+        for src in ds.sources:
+            c, i = src.estimates()
+            chars.append(np.asarray(c, dtype=np.int64))
+            images.append(np.asarray(i, dtype=np.int64))
+        chars, images = np.concatenate(chars), np.concatenate(images)
+        images = np.where(images < 0, self.video_frames, images)
+        proc = self.processor
+        per_image = proc.counter(proc.strategy.layout(640, 480, images_in_sample=1))
+        texts = [t for t in self.texts_sample(64)]
+        n_chars = sum(len(t.encode()) for t in texts)  # the index counts UTF-8 bytes
+        n_tokens = sum(len(proc.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+        per_char = n_tokens / n_chars if n_chars else 0.25
+        lengths = np.ceil(chars * per_char).astype(np.int64) + images * per_image + 8
+        return lengths.tolist(), (images > 0).astype(np.int64).tolist()
+
+    def texts_sample(self, n: int) -> list[str]:
+        out = []
+        for text in self.texts():
+            out.append(text)
+            if len(out) >= n:
+                break
+        return out
 
     def configured_fractions(self) -> dict[str, float]:
         """The share of drawn samples each training source is configured to be."""
@@ -176,6 +244,9 @@ class VLDataModule(L.LightningDataModule):
         ds = self._dataset(self.sources)
         rank, world, accumulate = self._layout()
         fractions = None if len(self.sources) == 1 else list(self.configured_fractions().values())
+        lengths = modalities = None
+        if self.group_by_length or self.max_tokens_per_batch:
+            lengths, modalities = self.length_estimates(ds)
         self.sampler = GlobalBatchSampler(
             ds.source_sizes(),
             fractions,
@@ -185,18 +256,24 @@ class VLDataModule(L.LightningDataModule):
             accumulate=accumulate,
             rank=rank,
             world=world,
+            lengths=lengths,
+            modalities=modalities,
+            group_by_length=self.group_by_length,
         )
         if self._resume is not None:
             self.sampler.resume_at(self._resume["epoch"], self._resume["micro_batches"])
             self._resume = None
+        if self.max_tokens_per_batch:
+            budget = TokenBudgetBatchSampler(self.sampler, lengths, self.max_tokens_per_batch)
+            batching = {"batch_sampler": budget}
+        else:
+            batching = {"batch_size": self.batch_size, "sampler": self.sampler, "drop_last": False}
         return DataLoader(
             ds,
-            batch_size=self.batch_size,
-            sampler=self.sampler,
+            **batching,
             num_workers=self.num_workers,
             collate_fn=self._collator(),
             persistent_workers=self.num_workers > 0,
-            drop_last=False,
             # Worker seeds come from this generator, not from the global RNG, so building the
             # loader at a resume consumes nothing the model's dropout would have used.
             generator=torch.Generator().manual_seed(self.seed),
@@ -218,7 +295,7 @@ class VLDataModule(L.LightningDataModule):
             sampler=sampler,
             shuffle=False,
             num_workers=self.num_workers,
-            collate_fn=self._collator(),
+            collate_fn=self._collator(training=False),
         )
 
     def _layout(self) -> tuple[int, int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,19 +35,27 @@ class ConversationDataset(Dataset):
     def __init__(self, sources: list[JsonSource], strict: bool = False) -> None:
         self.sources = sources
         self.strict = strict
-        self.index = [(s, r) for s, src in enumerate(sources) for r in range(len(src.records()))]
+        # Cumulative sizes, not a list of (source, record) pairs: millions of records cost
+        # nothing here, and each worker reads its records lazily.
+        self.offsets = [0]
+        for src in sources:
+            self.offsets.append(self.offsets[-1] + len(src.records()))
 
     def __len__(self) -> int:
-        return len(self.index)
+        return self.offsets[-1]
 
     def source_sizes(self) -> list[int]:
         return [len(src.records()) for src in self.sources]
 
     def __getitem__(self, i: int) -> RawItem | Skipped:
-        s, r = self.index[i]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        s = bisect.bisect_right(self.offsets, i) - 1
+        r = i - self.offsets[s]
         src = self.sources[s]
-        raw = src.records()[r]
+        raw = None
         try:
+            raw = src.records()[r]
             return RawItem(parse_record(raw), src.image_root, src.path, r, s)
         except RecordError as e:
             rid = raw.get("id") if isinstance(raw, dict) else None

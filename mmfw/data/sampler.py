@@ -33,6 +33,9 @@ class GlobalBatchSampler(Sampler[int]):
         rank: int = 0,
         world: int = 1,
         epochs: list[float] | None = None,
+        lengths: list[int] | None = None,
+        modalities: list[int] | None = None,
+        group_by_length: bool = False,
     ) -> None:
         if not 0 <= rank < world:
             raise ValueError(f"rank {rank} outside world size {world}")
@@ -55,6 +58,11 @@ class GlobalBatchSampler(Sampler[int]):
             )
         if self.fractions is not None and sum(self.fractions) <= 0:
             raise ValueError("data.sources: every non-empty source has weight 0")
+        if group_by_length and (lengths is None or modalities is None):
+            raise ValueError("data.group_by_length needs the records' length estimates")
+        self.lengths = lengths
+        self.modalities = modalities
+        self.group_by_length = group_by_length
         self.epoch = 0
         self._resume: tuple[int, int] | None = None  # (epoch, micro-batches already consumed)
 
@@ -88,8 +96,37 @@ class GlobalBatchSampler(Sampler[int]):
         within = (torch.rand(self.total, generator=gen, dtype=torch.float64) * sizes[source]).long()
         return torch.tensor(self.offsets)[source] + within
 
+    def grouped(self, order: list[int], epoch: int) -> list[int]:
+        """LLaVA's modality-aware length grouping: within windows of 32 global batches, the
+        records of one modality (with / without images) are sorted by length and cut into
+        global batches, whose order is then shuffled. Each global batch holds records of similar
+        length and (nearly always) one modality, so little of a batch is padding."""
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 7919)
+        size = self.global_batch
+        out: list[int] = []
+        for start in range(0, len(order), size * 32):
+            chunk = order[start : start + size * 32]
+            groups, rest = [], []
+            for modality in sorted({self.modalities[i] for i in chunk}):
+                members = sorted(
+                    (i for i in chunk if self.modalities[i] == modality),
+                    key=self.lengths.__getitem__,
+                )
+                full = len(members) // size * size
+                groups += [members[k : k + size] for k in range(0, full, size)]
+                rest += members[full:]
+            rest.sort(key=self.lengths.__getitem__)
+            groups += [rest[k : k + size] for k in range(0, len(rest), size)]
+            for g in torch.randperm(len(groups), generator=gen).tolist():
+                out += groups[g]
+        return out
+
+    def epoch_order(self, epoch: int) -> list[int]:
+        order = self.order(epoch).tolist()
+        return self.grouped(order, epoch) if self.group_by_length else order
+
     def __iter__(self) -> Iterator[int]:
-        order = self.order(self.epoch).tolist()
+        order = self.epoch_order(self.epoch)
         skip = 0
         if self._resume is not None and self._resume[0] == self.epoch:
             skip = self._resume[1]
@@ -102,3 +139,56 @@ class GlobalBatchSampler(Sampler[int]):
                     start = base + (a * self.world + self.rank) * self.micro
                     yield from order[start : start + self.micro]
                 k += 1
+
+
+class TokenBudgetBatchSampler:
+    """Micro-batches filled by tokens (``data.max_tokens_per_batch``), not by a sample count.
+
+    The epoch order is the :class:`GlobalBatchSampler`'s (optionally length-grouped); every
+    optimizer step takes ``accumulate x world`` micro-batches in turn from it, each gathering
+    consecutive records while their estimated tokens fit the budget (at least one record). All
+    ranks compute the same split, so they step together; an incomplete last step is dropped.
+    """
+
+    def __init__(self, base: GlobalBatchSampler, lengths: list[int], max_tokens: int) -> None:
+        if max_tokens < 1:
+            raise ValueError(f"data.max_tokens_per_batch={max_tokens} must be >= 1")
+        self.base = base
+        self.lengths = lengths
+        self.max_tokens = int(max_tokens)
+        self.slots = base.accumulate * base.world
+
+    def set_epoch(self, epoch: int) -> None:
+        self.base.set_epoch(epoch)
+
+    def resume_at(self, epoch: int, micro_batches_done: int) -> None:
+        self.base.resume_at(epoch, micro_batches_done)
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        """This rank's micro-batches of the epoch."""
+        order = self.base.epoch_order(epoch)
+        micro, current, used = [], [], 0
+        for i in order:
+            if current and used + self.lengths[i] > self.max_tokens:
+                micro.append(current)
+                current, used = [], 0
+            current.append(i)
+            used += self.lengths[i]
+        steps = len(micro) // self.slots
+        mine = []
+        for step in range(steps):
+            for a in range(self.base.accumulate):
+                mine.append(micro[step * self.slots + a * self.base.world + self.base.rank])
+        return mine
+
+    def __len__(self) -> int:
+        return len(self.batches(self.base.epoch))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self.batches(self.base.epoch)
+        skip = 0
+        resume = self.base._resume
+        if resume is not None and resume[0] == self.base.epoch:
+            skip = resume[1]
+            self.base._resume = None
+        yield from batches[skip:]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmfw.data.formats.llava_json import read_json_records
+import numpy as np
+
+from mmfw.data.record_index import IndexedRecords, estimate_record
 
 KINDS = ("single_image", "multi_image", "text_only", "video")
 
@@ -57,7 +59,7 @@ class JsonSource:
         self.alpha = None if alpha is None else float(alpha)
         self.max_samples = max_samples
         self.epochs = float(epochs)
-        self._records: list[dict] | None = None
+        self._records: IndexedRecords | None = None
 
     @property
     def path(self) -> Path:
@@ -67,9 +69,17 @@ class JsonSource:
     def image_root(self) -> Path:
         return Path(self._image_root) if self._image_root else self.path.parent
 
-    def records(self) -> list[dict]:
-        """Raw records (read once, then cached); validated later, one by one."""
+    def records(self) -> IndexedRecords:
+        """Raw records, read lazily through a cached index of the file (see
+        ``mmfw.data.record_index``); validated later, one by one."""
         if self._records is None:
-            records = read_json_records(self.path)
-            self._records = records[: self.max_samples] if self.max_samples else records
+            self._records = IndexedRecords(self.path, self.max_samples or None)
         return self._records
+
+    def estimates(self):
+        """(text characters, images; -1 for a video) per record, without reading records."""
+        records = self.records()
+        if isinstance(records, IndexedRecords):
+            return records.estimates()
+        pairs = np.array([estimate_record(r) for r in records], dtype=np.int64).reshape(-1, 2)
+        return pairs[:, 0], pairs[:, 1]

@@ -12,6 +12,7 @@ from mmfw.models.adapters.image_positions import ImagePositions
 from mmfw.models.connectors.base import Connector
 from mmfw.models.encoders.base import VisionEncoder
 from mmfw.models.fusion.base import Fusion
+from mmfw.models.loss import causal_lm_loss
 from mmfw.resolution.layout import (
     FeatureGrid,
     ImageLayout,
@@ -203,16 +204,38 @@ class VisionLanguageModel(nn.Module):
         labels: torch.Tensor | None = None,
         images: list[torch.Tensor] | None = None,
         layouts: list[ImageLayout] | None = None,
+        position_ids: torch.Tensor | None = None,
+        sample_ids: torch.Tensor | None = None,
+        loss_reduction: str = "token",
     ):
+        """Logits and, with ``labels``, the loss. A packed batch (see
+        ``mmfw.data.packing``) comes with ``position_ids`` that restart at every sample; the
+        LLM then gets no padding mask and builds the block-diagonal one from them.
+        ``loss_reduction``: token | square | sample (see ``mmfw.models.loss``)."""
         embeds, extra = self.embed_inputs(input_ids, attention_mask, images, layouts)
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        return self.llm(
+        packed = position_ids is not None
+        if packed and self.fusion.placeholders_per_image != "layout":
+            raise ValueError(
+                "data.packing=true needs inline fusion: hyper attention keeps one sample per row"
+            )
+        if not packed:
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        custom = labels is not None and loss_reduction != "token"
+        out = self.llm(
             inputs_embeds=embeds,
-            attention_mask=attention_mask,
+            attention_mask=None if packed else attention_mask,
             position_ids=position_ids,
-            labels=labels,
+            labels=None if custom else labels,
+            # A cache would switch off transformers' packed-sequence (block-diagonal) mask.
+            **({"use_cache": False} if packed else {}),
             **extra,
         )
+        if custom:
+            if sample_ids is None:
+                rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1)
+                sample_ids = torch.where(attention_mask.bool(), rows, -1)
+            out.loss = causal_lm_loss(out.logits, labels, sample_ids, loss_reduction)
+        return out
 
     @torch.no_grad()
     def generate(

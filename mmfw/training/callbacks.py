@@ -18,7 +18,8 @@ class RunStats(L.Callback):
     ``data/skipped_<reason>`` and, when ``peak_tflops`` is known, ``train/mfu`` and
     ``train/mfu_without_encoder`` (model FLOPs / step time / peak, see ``mmfw.training.flops``).
 
-    Tokens are the non-padding positions of a batch (text and image tokens).
+    Tokens are the non-padding positions of a batch (text and image tokens);
+    ``data/padding_fraction`` in the summary is the share of padding among all positions.
     """
 
     def __init__(
@@ -37,6 +38,7 @@ class RunStats(L.Callback):
         self.skipped: Counter = Counter()
         self._epoch: tuple[Counter, dict, list] = (Counter(), {}, [0, False])
         self.tokens = 0
+        self.positions = 0  # sequence positions, padding included: data/padding_fraction
         self.samples = 0
         self.seconds = 0.0
         self.flops = {"encoder": 0.0, "connector": 0.0, "llm": 0.0}
@@ -69,6 +71,7 @@ class RunStats(L.Callback):
         tokens = int(batch["attention_mask"].sum())
         samples = int(batch["num_samples"])
         self.tokens += tokens
+        self.positions += int(batch["attention_mask"].numel())
         self.samples += samples
         self.seconds += dt
         sync = trainer.world_size > 1
@@ -158,6 +161,8 @@ class RunStats(L.Callback):
             "train/tokens_per_s": round(self.mean(self.tokens) * world, 1),
             "train/samples_per_s": round(self.mean(self.samples) * world, 3),
             "train/flops_per_token": round(sum(self.flops.values()) / max(self.tokens, 1), 1),
+            # Pad positions / all positions fed to the LLM over the run (this rank's batches).
+            "data/padding_fraction": round(1 - self.tokens / max(self.positions, 1), 6),
         }
         if self.peak_tflops and self.seconds:
             peak = self.peak_tflops * 1e12
@@ -175,6 +180,7 @@ class RunStats(L.Callback):
         return {
             "skipped": dict(self.skipped),
             "tokens": self.tokens,
+            "positions": self.positions,
             "samples": self.samples,
             "seconds": self.seconds,
             "flops": dict(self.flops),
@@ -184,6 +190,7 @@ class RunStats(L.Callback):
     def load_state_dict(self, state: dict) -> None:
         self.skipped = Counter(state.get("skipped", {}))
         self.tokens = state.get("tokens", 0)
+        self.positions = state.get("positions", self.tokens)
         self.samples = state.get("samples", 0)
         self.seconds = state.get("seconds", 0.0)
         self.flops.update(state.get("flops", {}))

@@ -92,6 +92,9 @@ class StepFlops:
     def __call__(self, batch: dict) -> dict[str, float]:
         mask = batch["attention_mask"]
         lengths = mask.sum(dim=1).double()
+        if batch.get("sample_ids") is not None:  # packed: attention stays inside each sample
+            ids = batch["sample_ids"]
+            lengths = torch.bincount(ids[ids >= 0].flatten()).double()
         tokens = float(lengths.sum())
         attn = 4.0 * self.llm_layers * self.llm_width * float((lengths**2).sum())
         llm = self.llm.flops(tokens, self.llm_grad) + attn * (3.0 if self.llm_grad else 1.0)

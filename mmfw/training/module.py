@@ -14,7 +14,15 @@ from mmfw.training.stages import Stage
 from mmfw.training.strategies.base import StrategySpec
 from mmfw.training.strategies.single import SingleDevice
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "images", "layouts")
+MODEL_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "labels",
+    "images",
+    "layouts",
+    "position_ids",
+    "sample_ids",
+)
 
 
 class VLMModule(L.LightningModule):
@@ -36,8 +44,10 @@ class VLMModule(L.LightningModule):
         strategy: StrategySpec | None = None,
         precision: str = "32-true",
         activation_checkpointing: list[str] | None = None,
+        loss_reduction: str = "token",
     ) -> None:
         super().__init__()
+        self.loss_reduction = loss_reduction
         self._build_model = build_model
         self.stage = stage
         self.optim = optim
@@ -72,7 +82,9 @@ class VLMModule(L.LightningModule):
     def _step(self, batch: dict, prefix: str) -> torch.Tensor | None:
         if batch["input_ids"] is None:  # every record of the batch was skipped
             return None
-        out = self.model(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
+        out = self.model(
+            **{k: batch[k] for k in MODEL_INPUTS if k in batch}, loss_reduction=self.loss_reduction
+        )
         n = batch["num_samples"]
         # The logged loss is the global batch's (mean over ranks), comparable across layouts.
         sync = prefix == "val" or (self.trainer is not None and self.trainer.world_size > 1)

@@ -152,6 +152,7 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_i
         strategy=spec.strategy,
         precision=spec.precision,
         activation_checkpointing=spec.activation_checkpointing,
+        loss_reduction=str(cfg.data.get("loss_reduction", "token")),
     )
 
     ckpt_path = resolve_resume(cfg.resume, run_dir)

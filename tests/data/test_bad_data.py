@@ -36,7 +36,7 @@ def dataset(tmp_path_factory):
     img = root / "img"
     img.mkdir()
     base = Image.open(synth / good[0]["image"]).convert("RGB")
-    Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257)).save(img / "gray16.png")
+    Image.fromarray(np.asarray(base.convert("L"), dtype=np.uint16) * 257).save(img / "gray16.png")
     base.convert("CMYK").save(img / "cmyk.jpg")
     base.convert("P").save(img / "palette.png")
     rgba = base.convert("RGBA")
@@ -75,7 +75,7 @@ def dataset(tmp_path_factory):
         "too_long": {"id": "long", "conversations": qa("Tell me everything.", "word " * 400)},
     }
     records = [*good, *converted]
-    for kind, rec in bad.items():
+    for rec in bad.values():
         records += rec if isinstance(rec, list) else [rec]
     path = root / "data.json"
     path.write_text(json.dumps(records))

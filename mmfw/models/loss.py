@@ -1,0 +1,38 @@
+"""The causal-LM loss with a named reduction (InternVL's choice), for padded or packed rows.
+
+Every target token's cross-entropy gets the weight ``n_i^-p`` where ``n_i`` is the number of
+target tokens of its sample: ``token`` (p=0, the plain mean over tokens), ``square`` (p=0.5)
+and ``sample`` (p=1, the mean over samples of each sample's mean); the weights are normalised
+to sum to 1. Packing changes nothing here: samples are told apart by ``sample_ids``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+IGNORE = -100
+POWERS = {"token": 0.0, "square": 0.5, "sample": 1.0}
+
+
+def causal_lm_loss(
+    logits: torch.Tensor, labels: torch.Tensor, sample_ids: torch.Tensor, reduction: str = "token"
+) -> torch.Tensor:
+    """Next-token loss of ``logits`` (B, L, V) against ``labels`` (B, L)."""
+    if reduction not in POWERS:
+        raise ValueError(f"data.loss_reduction={reduction!r}: use one of {sorted(POWERS)}")
+    logits, labels, ids = logits[:, :-1], labels[:, 1:], sample_ids[:, 1:]
+    ce = F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]),
+        labels.reshape(-1),
+        ignore_index=IGNORE,
+        reduction="none",
+    ).view_as(labels)
+    valid = labels != IGNORE
+    if not bool(valid.any()):
+        return ce.sum() * 0.0
+    rows = torch.arange(labels.shape[0], device=labels.device).unsqueeze(1).expand_as(labels)
+    key = rows * (int(sample_ids.max()) + 2) + ids  # a sample is (row, id)
+    _, inverse, counts = torch.unique(key[valid], return_inverse=True, return_counts=True)
+    weights = counts.float().pow(-POWERS[reduction])[inverse]
+    return (ce[valid] * weights).sum() / weights.sum()
