@@ -263,7 +263,9 @@ def _data(c: Checker) -> None:
             if not isinstance(src, dict):
                 continue
             if "path" in src:
-                c.path(f"{key}.path")
+                sharded = str(src.get("_target_", "")).endswith("ShardedSource")
+                if not (sharded and "://" in str(src.get("path"))):
+                    c.path(f"{key}.path", kind="folder" if sharded else "file")
             if "image_root" in src:
                 c.path(f"{key}.image_root", kind="folder", optional=True)
             for share in ("weight", "alpha"):
