@@ -1,7 +1,10 @@
 """Sequence packing: several samples per row, each attending only to itself.
 
-Rows are filled first-fit by decreasing length up to ``max_length`` tokens (and at most
-``max_images`` images per row, so the vision encoder's load stays even). Each sample's
+The micro-batch's samples go into as few rows as their tokens need (ceil(total /
+``max_length``)), longest first, each into the currently shortest row it fits (at most
+``max_length`` tokens and ``max_images`` images per row, so the vision encoder's load stays even);
+when one does not fit, the packing is redone with one row more. Balanced rows, not rows filled one after the other, keep
+the padding at the end of the shorter rows small. Each sample's
 position ids restart at 0 and its first label is ignored, so no label crosses a border; the
 padding at the end of a row is its own segment. The model recognises a packed batch by its
 ``position_ids`` and gives the LLM no padding mask: transformers then builds the block-diagonal
@@ -18,25 +21,32 @@ from mmfw.data.processor import IGNORE, Sample
 from mmfw.data.skips import Skipped
 
 
-def first_fit(
+def pack_rows(
     lengths: list[int], images: list[int], max_length: int, max_images: int | None
 ) -> list[list[int]]:
-    """Rows of sample indices: longest first, each into the first row with room."""
-    rows: list[list[int]] = []
-    room: list[int] = []
-    slots: list[int] = []
-    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        for r in range(len(rows)):
-            if lengths[i] <= room[r] and (max_images is None or images[i] <= slots[r]):
-                rows[r].append(i)
-                room[r] -= lengths[i]
-                slots[r] -= images[i]
+    """Rows of sample indices, balanced in tokens, within the token and image caps: the
+    fewest rows (from ceil(total / max_length) up) into which longest-first placement fits."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    for n_rows in range(max(1, -(-sum(lengths) // max_length)), len(lengths) + 1):
+        rows: list[list[int]] = [[] for _ in range(n_rows)]
+        used = [0] * n_rows
+        imgs = [0] * n_rows
+        for i in order:
+            fits = [
+                r
+                for r in range(n_rows)
+                if used[r] + lengths[i] <= max_length
+                and (max_images is None or imgs[r] + images[i] <= max_images)
+            ]
+            if not fits:
                 break
+            r = min(fits, key=used.__getitem__)
+            rows[r].append(i)
+            used[r] += lengths[i]
+            imgs[r] += images[i]
         else:
-            rows.append([i])
-            room.append(max_length - lengths[i])
-            slots.append((max_images or 0) - images[i])
-    return rows
+            return [row for row in rows if row]
+    return [[i] for i in order]  # one sample per row always fits (each is <= max_length)
 
 
 class PackingCollator:
@@ -57,7 +67,7 @@ class PackingCollator:
         }
         if not samples:
             return {**batch, "input_ids": None}
-        rows = first_fit(
+        rows = pack_rows(
             [len(s.input_ids) for s in samples],
             [len(s.images) for s in samples],
             self.max_length,

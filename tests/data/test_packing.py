@@ -9,16 +9,16 @@ from hydra.utils import instantiate
 
 from mmfw.data.collate import TrainingCollator
 from mmfw.data.dataset import ConversationDataset
-from mmfw.data.packing import first_fit
+from mmfw.data.packing import pack_rows
 from mmfw.data.sampler import GlobalBatchSampler, TokenBudgetBatchSampler
 from mmfw.models.loss import causal_lm_loss
 from tests.helpers import tiny_components
 
 
-def test_first_fit_respects_length_and_image_caps():
+def test_pack_rows_respects_length_and_image_caps():
     lengths = [50, 40, 30, 30, 20, 10, 90]
     images = [1, 1, 0, 2, 1, 0, 1]
-    rows = first_fit(lengths, images, max_length=100, max_images=2)
+    rows = pack_rows(lengths, images, max_length=100, max_images=2)
     assert sorted(i for r in rows for i in r) == list(range(7))
     for r in rows:
         assert sum(lengths[i] for i in r) <= 100

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +76,13 @@ def _images(row: dict, root: Path) -> list[Image.Image]:
         img.load()
         return [img]
     if not _blank(row.get("image_path")):
-        img = Image.open(root / row["image_path"])
-        img.load()
-        return [img]
+        value = row["image_path"].strip()
+        # Multi-image rows (VLMEvalKit) list their paths: ["a.png", "b.png"].
+        paths = json.loads(value.replace("'", '"')) if value.startswith("[") else [value]
+        images = []
+        for rel in paths:
+            img = Image.open(root / rel)
+            img.load()
+            images.append(img)
+        return images
     return []
