@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import io
 import random
 import statistics
 import tempfile
@@ -128,14 +130,22 @@ def data_stats(cfg: DictConfig, strategy, counter: ImageTokenCounter, warnings: 
         max_length=int(cfg.data.max_length),
         image_token=cfg.tokenizer.image_token,
     )
-    pool = [(src, i) for src in data.sources.values() for i in range(len(src.records()))]
+    # Sampled by position, never listing every record (sources may hold millions).
+    sources = list(data.sources.values())
+    offsets = [0]
+    for src in sources:
+        offsets.append(offsets[-1] + len(src.records()))
     rng = random.Random(int(cfg.plan.seed))
-    picked = rng.sample(pool, min(int(cfg.plan.data_samples), len(pool)))
+    positions = rng.sample(range(offsets[-1]), min(int(cfg.plan.data_samples), offsets[-1]))
+    picked = []
+    for p in positions:
+        s = bisect.bisect_right(offsets, p) - 1
+        picked.append((sources[s], p - offsets[s]))
     image_tokens, totals, skipped = [], [], {}
     for src, i in picked:
         try:
             record = parse_record(src.records()[i])
-            sizes = [_image_size(src.image_root / rel) for rel in record.images]
+            sizes = [_image_size(src.image_root, rel) for rel in record.images]
             layouts = [strategy.layout(w, h, images_in_sample=len(sizes)) for w, h in sizes]
             # The training path's own tokenisation, with layouts from the image headers.
             ids, _ = processor.encode(processor.template.render(record.turns), layouts)
@@ -159,8 +169,9 @@ def data_stats(cfg: DictConfig, strategy, counter: ImageTokenCounter, warnings: 
     }
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file header, without decoding the pixels."""
+def _image_size(root: Path, rel) -> tuple[int, int]:
+    """(width, height) from the file header (or embedded bytes), without decoding the pixels."""
+    path = io.BytesIO(rel) if isinstance(rel, bytes) else root / rel
     try:
         with Image.open(path) as img:
             return img.size

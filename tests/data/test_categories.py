@@ -38,8 +38,8 @@ def test_each_category_is_deterministic_and_readable(tmp_path, category):
         assert q.answer in q.options and len(q.images) == len(record.images)
 
 
-def _column(img, colour: str) -> float:
-    return float(np.nonzero(np.all(np.asarray(img) == COLOURS[colour], axis=-1))[1].mean())
+def _row(img, colour: str) -> float:
+    return float(np.nonzero(np.all(np.asarray(img) == COLOURS[colour], axis=-1))[0].mean())
 
 
 def test_answers_match_the_pixels():
@@ -52,7 +52,7 @@ def test_answers_match_the_pixels():
     spatial = CategoryGenerator(category="spatial", noise=0)
     for _ in range(20):
         (img,), answer = spatial.draw(rng)
-        assert (_column(img, "red") < _column(img, "blue")) == (answer == "left")
+        assert (_row(img, "red") < _row(img, "blue")) == (answer == "above")
     multi = CategoryGenerator(category="multi_image", noise=0)
     imgs, answer = multi.draw(rng)
     reds = [np.all(np.asarray(i) == COLOURS["red"], axis=-1).any() for i in imgs]
