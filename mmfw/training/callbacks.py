@@ -15,7 +15,7 @@ from mmfw.training.flops import StepFlops
 
 class RunStats(L.Callback):
     """Logs ``train/tokens_per_s``, ``train/samples_per_s`` (summed over ranks), ``train/lr``,
-    ``data/skipped_<reason>`` and, when ``peak_tflops`` is known, ``train/mfu`` and
+    ``data/skipped/<reason>`` and, when ``peak_tflops`` is known, ``train/mfu`` and
     ``train/mfu_without_encoder`` (model FLOPs / step time / peak, see ``mmfw.training.flops``).
 
     Tokens are the non-padding positions of a batch (text and image tokens);
@@ -61,7 +61,7 @@ class RunStats(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.skipped.update(batch.get("skipped", {}))
         for reason, n in self.skipped.items():
-            pl_module.log(f"data/skipped_{reason}", float(n), batch_size=1)
+            pl_module.log(f"data/skipped/{reason}", float(n), batch_size=1)
         self._watch_skips(trainer, batch)
         self._count_sources(pl_module, batch)
         if batch["input_ids"] is None or self._t0 is None:

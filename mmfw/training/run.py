@@ -66,6 +66,21 @@ def save_resolved_config(cfg: DictConfig, run_dir: Path) -> dict:
     return resolved
 
 
+def _sum_over_ranks(counts: dict[str, int]) -> dict[str, int]:
+    """Per-reason counts summed over the ranks (each rank skips its own records)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return counts
+    every: list = [None] * dist.get_world_size()
+    dist.all_gather_object(every, counts)
+    total: dict[str, int] = {}
+    for part in every:
+        for reason, n in part.items():
+            total[reason] = total.get(reason, 0) + int(n)
+    return total
+
+
 def train(
     cfg: DictConfig,
     run_dir: str | Path,
@@ -224,7 +239,9 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_i
         if key.endswith(("loss", "loss_epoch")):
             metrics[key] = float(value)
     metrics.update(stats.summary(trainer.world_size))
-    metrics["data/skipped"] = dict(stats.skipped)
+    skipped = _sum_over_ranks(dict(stats.skipped))
+    metrics["data/skipped"] = skipped  # reason → records, the whole mapping
+    metrics.update({f"data/skipped/{reason}": n for reason, n in sorted(skipped.items())})
     counts = torch.tensor(stats.drawn, dtype=torch.float64, device=trainer.strategy.root_device)
     drawn = trainer.strategy.reduce(counts, reduce_op="sum")
     metrics.update(stats.mixture([int(x) for x in drawn.tolist()]))

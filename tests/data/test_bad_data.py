@@ -103,6 +103,8 @@ def test_each_bad_case_is_skipped_and_counted_in_a_real_run(dataset, tmp_path):
     )
     metrics = train(cfg, tmp_path / "run")  # 3 steps x 8 = one epoch of the 24 records
     assert metrics["data/skipped"] == expected
+    for reason, n in expected.items():
+        assert metrics[f"data/skipped/{reason}"] == n
     # 13 usable records (4 of them converted images) were trained on.
     assert metrics["train/samples_per_s"] > 0
 
