@@ -137,6 +137,9 @@ def validate_train(cfg: DictConfig, *, check_devices: bool = True) -> list[str]:
     benchmarks = c.get("benchmarks")
     for name_, node in (benchmarks or {}).items() if isinstance(benchmarks, dict) else []:
         _benchmark(c, f"benchmarks.{name_}", node)
+    c.integer("evaluate.every_n_steps", 1, none=True)
+    c.integer("evaluate.max_samples", 1, none=True)
+    c.integer("evaluate.table_rows", 0)
     mode = c.get("logger.wandb.mode")
     if mode not in (None, MISSING) and mode not in ("auto", "online", "offline", "disabled"):
         c.add("logger.wandb.mode", mode, "use auto, online, offline or disabled")

@@ -65,13 +65,18 @@ def validate_eval(cfg: DictConfig) -> list[str]:
         if str(path).endswith(".tsv") and Path(str(path)).is_file():
             with Path(str(path)).open(encoding="utf-8") as f:
                 header = f.readline().rstrip("\n").split("\t")
-            missing = [col for col in ("index", "question", "A", "B") if col not in header]
+            open_ended = "open_ended" in str(c.get("benchmark._target_"))
+            needed = ("index", "question") if open_ended else ("index", "question", "A", "B")
+            missing = [col for col in needed if col not in header]
             if missing:
+                layout = (
+                    "index, image, question, answer" if open_ended else "index, question, A, B, ..."
+                )
                 c.add(
                     "benchmark.path",
                     str(path),
                     f"column(s) {missing} are missing (found {header})",
-                    "a VLMEvalKit TSV has index, question, A, B, ... columns",
+                    f"this benchmark's TSV has {layout} columns",
                 )
     if c.get("benchmark.image_root") not in (None, MISSING):
         c.path("benchmark.image_root", kind="folder")

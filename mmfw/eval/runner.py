@@ -12,6 +12,15 @@ def evaluate_benchmark(name: str, benchmark, model, processor, run_dir: str | Pa
     t0 = time.perf_counter()
     predictions, metrics = benchmark.run(model, processor)
     metrics["seconds"] = round(time.perf_counter() - t0, 3)
+    if metrics.get("skipped_rows"):
+        import sys
+
+        left_out = sum(metrics["skipped_rows"].values())
+        print(
+            f"mmfw: warning: benchmark {name}: {left_out} row(s) could not be used and are not in "
+            f"the score: {benchmark.problems.summary()}",
+            file=sys.stderr,
+        )
     metrics["benchmark"] = name
     out = Path(run_dir) / "eval" / name
     out.mkdir(parents=True, exist_ok=True)

@@ -248,16 +248,21 @@ class VisionLanguageModel(nn.Module):
         max_new_tokens: int = 16,
         eos_token_id: int | list[int] | None = None,
         pad_token_id: int | None = None,
+        use_cache: bool = True,
+        synced: bool = False,
     ) -> torch.Tensor:
-        """Greedy decoding with the KV cache; input must be LEFT-padded. Returns new ids only."""
+        """Greedy decoding (with the KV cache unless ``use_cache=False``); input must be
+        LEFT-padded. ``synced``: keep stepping until every rank is done (ZeRO-3 / FSDP, where
+        each forward gathers weights collectively). Returns new ids only."""
         embeds, extra = self.embed_inputs(input_ids, attention_mask, images, layouts)
         return self.llm.generate(
             inputs_embeds=embeds,
             attention_mask=attention_mask,
             max_new_tokens=max_new_tokens,
             do_sample=False,
-            use_cache=True,
+            use_cache=use_cache,
             eos_token_id=eos_token_id,
             pad_token_id=pad_token_id,
+            synced_gpus=True if synced else None,  # None: transformers detects ZeRO-3 / FSDP
             **extra,
         )

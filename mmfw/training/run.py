@@ -204,6 +204,9 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_i
         ReportSetup(run_dir, plan),
         RecordProgress(RunRecord(run_dir)),
     ]
+    in_training = in_training_eval(cfg, parts.processor, spec)
+    if in_training is not None:
+        callbacks.append(in_training)
     trainer = spec.build(
         plan,
         logger=loggers or False,
@@ -277,6 +280,28 @@ def write_metrics(run_dir: Path, metrics: dict) -> None:
     os.replace(tmp, run_dir / "metrics.json")
 
 
+def in_training_eval(cfg: DictConfig, processor, spec: TrainerSpec):
+    """The in-training evaluation callback, when ``evaluate.every_n_steps`` is set."""
+    from mmfw.training.in_training_eval import InTrainingEval
+
+    every = cfg.evaluate.get("every_n_steps")
+    if not every or not cfg.get("benchmarks"):
+        return None
+    benchmarks = {}
+    for name, node in cfg.benchmarks.items():
+        bench = instantiate(node)
+        if cfg.evaluate.get("max_samples"):
+            bench.max_samples = int(cfg.evaluate.max_samples)
+        benchmarks[name] = bench
+    return InTrainingEval(
+        benchmarks,
+        processor,
+        int(every),
+        table_rows=int(cfg.evaluate.get("table_rows", 8)),
+        synced=spec.strategy.shards_parameters,
+    )
+
+
 def evaluate_at_end(cfg: DictConfig, run_dir: Path, module, parts, spec: TrainerSpec) -> dict:
     """Every entry of ``benchmarks``; one that fails is reported (``<name>/error`` in
     metrics.json, ``eval_errors`` in run.json) and the others still run."""
@@ -302,9 +327,9 @@ def evaluate_at_end(cfg: DictConfig, run_dir: Path, module, parts, spec: Trainer
         except Exception as e:  # noqa: BLE001 - one benchmark's failure is not the run's
             errors[name] = f"{type(e).__name__}: {e}".splitlines()[0][:500]
             continue
-        for key in ("accuracy", "chance"):
-            if key in result:
-                out[f"{name}/{key}"] = result[key]
+        for key, value in result.items():
+            if key == "chance" or (key.endswith("accuracy") and isinstance(value, float)):
+                out[f"{name}/{key}"] = value
         if result.get("answers") == "none":
             out[f"{name}/answers"] = "none"
     for name, error in errors.items():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from mmfw.data.synthetic.source import ensure_generated
 from mmfw.eval.benchmarks.multiple_choice import MultipleChoiceBenchmark
-from mmfw.eval.protocols.multiple_choice import MC_SUFFIX
 
 
 class SyntheticMultipleChoice(MultipleChoiceBenchmark):
@@ -15,26 +14,8 @@ class SyntheticMultipleChoice(MultipleChoiceBenchmark):
       cache_dir: where generated datasets live.
     """
 
-    def __init__(
-        self,
-        *,
-        generator,
-        cache_dir: str,
-        path: str | None = None,
-        image_root: str | None = None,
-        prompt_suffix: str = MC_SUFFIX,
-        max_samples: int | None = None,
-        batch_size: int = 16,
-        max_new_tokens: int = 8,
-    ) -> None:
-        super().__init__(
-            path=path,
-            image_root=image_root,
-            prompt_suffix=prompt_suffix,
-            max_samples=max_samples,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-        )
+    def __init__(self, *, generator, cache_dir: str, **mc) -> None:
+        super().__init__(**mc)
         self.generator = generator
         self.cache_dir = cache_dir
 
