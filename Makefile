@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.mmfw-installed
 # Tests never touch the network or the user's wandb/HF state.
 TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
 
-.PHONY: help setup demo test test-full test-gpu bench lint format clean
+.PHONY: help setup demo test test-full test-gpu test-lmms bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,11 @@ test-full: setup  ## every test, including the slow ones
 
 test-gpu: setup  ## what only a GPU runs (tests/gpu: DeepSpeed/FSDP on CUDA, bf16, flash-attn); skipped without CUDA
 	$(TEST_ENV) $(BIN)/python -m pytest -q -rs tests/gpu -m 'not bench'
+
+test-lmms: setup  ## lmms-eval on an mmfw run; installs lmms-eval into .lmms-site (its pins differ from mmfw's)
+	test -d .lmms-site/lmms_eval || $(BIN)/pip install --quiet --target .lmms-site lmms-eval==0.7.3
+	test -d .lmms-site/_filelock3 || $(BIN)/pip install --quiet --target .lmms-site/_filelock3 'filelock<4'
+	$(TEST_ENV) MMFW_LMMS_SITE=$(CURDIR)/.lmms-site $(BIN)/python -m pytest -q -rs tests/eval/test_lmms.py
 
 bench: setup  ## speed benchmarks: numbers and ratios against a baseline
 	$(TEST_ENV) $(BIN)/python -m pytest -q -s tests/benchmarks -m bench

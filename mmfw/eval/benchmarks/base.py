@@ -84,7 +84,9 @@ class Benchmark(ABC):
             self._requests = self.requests()
         requests = self._requests
         if not requests and self.problems:
-            raise ValueError(f"no usable question: every row was unusable: {self.problems.summary()}")
+            raise ValueError(
+                f"no usable question: every row was unusable: {self.problems.summary()}"
+            )
         mine = list(range(rank, len(requests), world))
         if synced:  # every rank runs the same number of batches (each forward is collective)
             per_rank = -(-len(requests) // world)
