@@ -80,9 +80,10 @@ def compose_choice(group: str, name: str, small_files: dict):
     recipe = {"fusion/hyper_attention": "mplug_owl3_7b"}.get(f"{group}/{name}", "tiny_llava")
     base = [] if group == "experiment" else [f"experiment={recipe}"]
     overrides = [*base, *SMALL_TASK, f"{choice}={name}"]
-    if group == "benchmark" and name == "mc_tsv":
-        overrides.append(f"benchmarks.synthetic_magnifier.path={small_files['__TSV__']}")
     cfg = mmfw.compose(overrides)
+    if group == "benchmark" and OmegaConf.is_missing(cfg.benchmarks.synthetic_magnifier, "path"):
+        overrides.append(f"benchmarks.synthetic_magnifier.path={small_files['__TSV__']}")
+        cfg = mmfw.compose(overrides)
     main = cfg.data.sources.get("main")
     if main is not None and OmegaConf.is_missing(main, "path"):  # a user's dataset file
         cfg = mmfw.compose([*overrides, f"data.sources.main.path={small_files['__DATA__']}"])
