@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from mmfw.data.templates.base import Turn
 from mmfw.eval.benchmarks.base import Benchmark, Request
-from mmfw.eval.benchmarks.multiple_choice import read_mc, score_mc
+from mmfw.eval.benchmarks.multiple_choice import mc_row, read_mc, score_mc
 from mmfw.eval.generation import Generated
 from mmfw.eval.protocols import distractor
 from mmfw.eval.protocols.circular import passes, rotate, rotated_answer
-from mmfw.eval.protocols.multiple_choice import MC_SUFFIX, format_multiple_choice, parse_choice
+from mmfw.eval.protocols.multiple_choice import MC_SUFFIX, format_multiple_choice
 
 
 class DistractorBenchmark(Benchmark):
@@ -71,21 +71,7 @@ class DistractorBenchmark(Benchmark):
         return out
 
     def row(self, request: Request, generated: Generated) -> dict:
-        meta = request.meta
-        letter = parse_choice(generated.text, meta["options"])
-        return {
-            "index": meta["index"],
-            "num_images": meta["num_images"],
-            "target": meta["target"],
-            "pass": meta["pass"],
-            "prompt": generated.prompt,
-            "output": generated.output,
-            "prediction": letter,
-            "answer": meta["answer"],
-            "correct": None if meta["answer"] is None else letter == meta["answer"],
-            "options": meta["options"],
-            "category": meta["category"],
-        }
+        return mc_row(request.meta, generated, extra=("num_images", "target"))
 
     def score(self, rows: list[dict]) -> dict:
         out: dict = {"num_images": self.num_images}

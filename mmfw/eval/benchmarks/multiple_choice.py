@@ -82,24 +82,29 @@ class MultipleChoiceBenchmark(Benchmark):
         return out
 
     def row(self, request: Request, generated: Generated) -> dict:
-        meta = request.meta
-        letter = parse_choice(generated.text, meta["options"])
-        return {
-            "index": meta["index"],
-            "pass": meta["pass"],
-            "prompt": generated.prompt,
-            "output": generated.output,
-            "prediction": letter,
-            "answer": meta["answer"],
-            # No reference answer (MMBench TEST files): a prediction to submit, not scored.
-            "correct": None if meta["answer"] is None else letter == meta["answer"],
-            "question": meta["question"],
-            "options": meta["options"],
-            "category": meta["category"],
-        }
+        return mc_row(request.meta, generated)
 
     def score(self, rows: list[dict]) -> dict:
         return score_mc(rows, self.circular)
+
+
+def mc_row(meta: dict, generated: Generated, extra: tuple[str, ...] = ()) -> dict:
+    """A multiple-choice prediction row; ``extra``: more ``meta`` keys to carry."""
+    letter = parse_choice(generated.text, meta["options"])
+    return {
+        "index": meta["index"],
+        **{key: meta[key] for key in extra},
+        "pass": meta["pass"],
+        "prompt": generated.prompt,
+        "output": generated.output,
+        "prediction": letter,
+        "answer": meta["answer"],
+        # No reference answer (MMBench TEST files): a prediction to submit, not scored.
+        "correct": None if meta["answer"] is None else letter == meta["answer"],
+        "question": meta["question"],
+        "options": meta["options"],
+        "category": meta["category"],
+    }
 
 
 def score_mc(rows: list[dict], circular: bool) -> dict:
