@@ -1,4 +1,5 @@
-"""``mmfw-report <run or sweep dirs...> [--out DIR]``: config-diff report of runs."""
+"""``mmfw-report <run or sweep dirs...> [--out DIR] [--baseline RUN] [--metrics M ...]``:
+config-diff report of runs, seed groups as mean ± spread."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", help="output folder (default: the single directory given, else ./report)"
     )
+    parser.add_argument("--baseline", help="a run (directory) the others are compared with")
+    parser.add_argument(
+        "--metrics", nargs="+", help="metrics (or benchmark names) to show (default: all)"
+    )
     args = parser.parse_args(argv)
     from mmfw.report.build import build_report
 
@@ -22,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         else (Path(args.dirs[0]) if len(args.dirs) == 1 else Path("report"))
     )
     try:
-        report = build_report(args.dirs, out)
+        report = build_report(args.dirs, out, baseline=args.baseline, only_metrics=args.metrics)
     except (FileNotFoundError, NotADirectoryError, PermissionError) as e:
         print(f"mmfw-report: error: {e}", file=sys.stderr)
         return 2

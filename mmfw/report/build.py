@@ -8,8 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmfw.report.collect import RunInfo, find_runs, load_run_info
-from mmfw.report.diff import differing_keys, value_of
+from mmfw.report.diff import MISSING, differing_keys, value_of
+from mmfw.report.figures import is_number, loss_curves, metric_against_key
+from mmfw.report.groups import Group, format_mean, seed_groups
 from mmfw.report.render import bar_chart, html_page, markdown_table, metric_columns, table_rows
+
+# Settings worth showing even when every run shares them (the "shared settings" block).
+SHARED = ("experiment", "encoder", "connector", "llm", "resolution", "data", "stage", "trainer",
+          "stage.lr", "optim.warmup_ratio", "trainer.max_steps", "data.batch_size",
+          "data.global_batch_size", "seed")  # fmt: skip
+INFO = ("params/trainable", "params/total", "data/image_tokens_per_sample", "time/fit_s",
+        "train/tokens_per_s")  # fmt: skip
 
 
 @dataclass
@@ -18,9 +27,51 @@ class Report:
     keys: list[str]
     metrics: list[str]
     markdown: str
+    groups: list[Group]
 
 
-def build_report(paths: list[str | Path], out: str | Path) -> Report:
+def _name(run: RunInfo, root: Path) -> str:
+    return str(run.path.relative_to(root)) if run.path.is_relative_to(root) else str(run.path)
+
+
+def _find_baseline(runs: list[RunInfo], baseline: str | None, root: Path) -> RunInfo | None:
+    if baseline is None:
+        return None
+    for r in runs:
+        if (
+            str(r.path) == baseline
+            or _name(r, root) == baseline
+            or r.path == Path(baseline).resolve()
+        ):
+            return r
+    names = ", ".join(_name(r, root) for r in runs)
+    raise FileNotFoundError(f"--baseline {baseline} is not one of the runs ({names})")
+
+
+def _shared(runs: list[RunInfo], keys: list[str]) -> dict:
+    out = {}
+    for k in SHARED:
+        if k in keys:
+            continue
+        values = {json.dumps(value_of(r, k), default=str) for r in runs}
+        value = value_of(runs[0], k)
+        if len(values) == 1 and value != MISSING:
+            out[k] = value
+    return out
+
+
+def _delta(value, base) -> str:
+    if not (is_number(value) and is_number(base)):
+        return ""
+    return f" ({value - base:+.3g})"
+
+
+def build_report(
+    paths: list[str | Path],
+    out: str | Path,
+    baseline: str | None = None,
+    only_metrics: list[str] | None = None,
+) -> Report:
     """Write report.md, report.json, report.html and figures/*.png to ``out``."""
     run_dirs = find_runs(paths)
     if not run_dirs:
@@ -30,38 +81,85 @@ def build_report(paths: list[str | Path], out: str | Path) -> Report:
     runs = [load_run_info(p) for p in run_dirs]
     keys = differing_keys(runs)
     metrics = metric_columns(runs)
+    if only_metrics:
+        metrics = [m for m in metrics if m in only_metrics or m.split("/")[0] in only_metrics]
     root = (
         Path(os.path.commonpath([str(r.path) for r in runs]))
         if len(runs) > 1
         else runs[0].path.parent
     )
+    base = _find_baseline(runs, baseline, root)
+    groups = seed_groups(runs, keys, metrics)
+    base_group = next((g for g in groups if base in g.runs), None)
     header = ["run", "status", *keys, *metrics]
     rows = table_rows(runs, keys, metrics, root)
+    if base is not None:
+        for r, row in zip(runs, rows, strict=True):
+            for j, m in enumerate(metrics):
+                row[2 + len(keys) + j] += _delta(r.metrics.get(m), base.metrics.get(m))
+    shared = _shared(runs, keys)
     notes = [
         f"{len(runs)} run(s) under {root}",
         "differing keys: " + (", ".join(keys) if keys else "none (the runs share one config)"),
+        "shared: " + ", ".join(f"{k}={v}" for k, v in shared.items()),
     ]
+    if base is not None:
+        notes.append(f"baseline: {_name(base, root)} (deltas in parentheses)")
+    unfinished = [r for r in runs if r.status != "finished"]
+    for r in unfinished:
+        last = (r.error or "").strip().splitlines()[-1:] or ["no error recorded"]
+        notes.append(f"{r.status}: {_name(r, root)}: {last[0]}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    if any(len(g.runs) > 1 for g in groups):
+        g_header = ["group", "n", *metrics]
+        g_rows = []
+        for g in groups:
+            cells = [format_mean(g, m) for m in metrics]
+            if base_group is not None and g is not base_group:
+                cells = [
+                    c + _delta(g.mean.get(m), base_group.mean.get(m))
+                    for c, m in zip(cells, metrics)
+                ]
+            g_rows.append([g.label(), str(g.n), *cells])
+        sections.append(
+            ("groups (runs that differ only in seed: mean ± std, 95% interval)", g_header, g_rows)
+        )
+    info_rows = [
+        [_name(r, root), *(str(r.metrics.get(k, "—")) for k in INFO), _checkpoint(r)] for r in runs
+    ]
+    sections.append(("per run", ["run", *INFO, "checkpoint"], info_rows))
     figures = []
     labels = [
         " ".join(f"{k}={value_of(r, k)}" for k in keys) or row[0]
         for r, row in zip(runs, rows, strict=True)
     ]
     for m in metrics:
-        if m.endswith("/accuracy"):
+        if m.endswith("accuracy"):
             rel = f"figures/{m.replace('/', '_')}.png"
             bar_chart(runs, labels, m, out / rel)
             figures.append(rel)
-    md = "\n".join(
-        ["# mmfw report", "", *[f"- {n}" for n in notes], "", markdown_table(header, rows), ""]
-    )
-    md += "".join(f"\n![{f}]({f})\n" for f in figures)
+            for k in keys:
+                rel = f"figures/{m.replace('/', '_')}_vs_{k.replace('/', '_')}.png"
+                if metric_against_key(groups, k, m, out / rel):
+                    figures.append(rel)
+    if loss_curves(runs, labels, out / "figures" / "train_loss.png"):
+        figures.append("figures/train_loss.png")
+    md_parts = ["# mmfw report", "", *[f"- {n}" for n in notes], ""]
+    for title, h, r in sections:
+        md_parts += [f"## {title}", "", markdown_table(h, r), ""]
+    md_parts += ["## runs", "", markdown_table(header, rows), ""]
+    md = "\n".join(md_parts) + "".join(f"\n![{f}]({f})\n" for f in figures)
     (out / "report.md").write_text(md)
-    (out / "report.html").write_text(html_page("mmfw report", header, rows, notes, figures))
+    (out / "report.html").write_text(
+        html_page("mmfw report", header, rows, notes, figures, root=out, sections=sections)
+    )
     data = {
         "root": str(root),
         "differing_keys": keys,
+        "baseline": None if base is None else str(base.path),
+        "shared": shared,
         "metrics": metrics,
         "runs": [
             {
@@ -69,12 +167,31 @@ def build_report(paths: list[str | Path], out: str | Path) -> Report:
                 "path": str(r.path),
                 "status": r.status,
                 "error": r.error,
+                "config": {k: value_of(r, k) for k in keys},
                 "values": {k: value_of(r, k) for k in keys},
                 "metrics": {m: r.metrics.get(m) for m in metrics},
+                "info": {k: r.metrics.get(k) for k in INFO} | {"checkpoint": _checkpoint(r)},
                 "overrides": r.overrides,
             }
             for r in runs
         ],
+        "groups": [
+            {
+                "key": g.key,
+                "n": g.n,
+                "unfinished": len(g.runs) - g.n,
+                "runs": [str(r.path) for r in g.runs],
+                "mean": g.mean,
+                "std": g.std,
+                "ci95": g.ci95,
+            }
+            for g in groups
+        ],
     }
     (out / "report.json").write_text(json.dumps(data, indent=2, default=str))
-    return Report(runs, keys, metrics, markdown_table(header, rows))
+    return Report(runs, keys, metrics, markdown_table(header, rows), groups)
+
+
+def _checkpoint(run: RunInfo) -> str:
+    last = run.path / "checkpoints" / "last.ckpt"
+    return str(last) if last.exists() else "—"

@@ -84,9 +84,9 @@ def load_run_info(path: Path) -> RunInfo:
             data = json.loads(mfile.read_text())
         except ValueError:
             continue
-        for key in ("accuracy", "chance"):
-            if key in data:
-                metrics[f"{mfile.parent.name}/{key}"] = data[key]
+        for key, value in data.items():
+            if (key == "chance" or key.endswith("accuracy")) and isinstance(value, int | float):
+                metrics[f"{mfile.parent.name}/{key}"] = value
     record = {}
     if (path / "run.json").exists():
         try:

@@ -16,7 +16,8 @@ HEADLINE = ("step", "train/loss", "val/loss", "train/tokens_per_s")
 def metric_columns(runs: list[RunInfo]) -> list[str]:
     """Benchmark accuracies (and their chance level) first, then the headline training numbers."""
     keys = {k for r in runs for k, v in r.metrics.items() if isinstance(v, int | float)}
-    evals = sorted(k for k in keys if k.endswith(("/accuracy", "/chance")))
+    evals = sorted(k for k in keys if "/" in k and k.rsplit("/", 1)[1].endswith(("accuracy", "chance"))
+                   and not k.startswith(("data/", "eval/")))  # fmt: skip
     return evals + [k for k in HEADLINE if k in keys]
 
 
@@ -39,7 +40,12 @@ def table_rows(
         rows.append(
             [
                 name,
-                r.status + (f": {r.error}" if r.error and r.status != "finished" else ""),
+                r.status
+                + (
+                    f": {r.error.strip().splitlines()[-1]}"
+                    if r.error and r.error.strip() and r.status != "finished"
+                    else ""
+                ),
                 *(_fmt(value_of(r, k)) for k in keys),
                 *(_fmt(r.metrics.get(m, "—")) for m in metrics),
             ]
@@ -54,20 +60,41 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def html_page(
-    title: str, header: list[str], rows: list[list[str]], notes: list[str], figures: list[str]
-) -> str:
+def _table_html(header: list[str], rows: list[list[str]]) -> str:
     th = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     trs = "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
     )
-    imgs = "".join(f'<p><img src="{html.escape(f)}" alt="{html.escape(f)}"></p>' for f in figures)
+    return f"<table><tr>{th}</tr>{trs}</table>"
+
+
+def html_page(
+    title: str,
+    header: list[str],
+    rows: list[list[str]],
+    notes: list[str],
+    figures: list[str],
+    root: Path | None = None,
+    sections: list[tuple[str, list[str], list[list[str]]]] = (),
+) -> str:
+    """A self-contained page: figures under ``root`` are inlined as data URIs; ``sections``
+    are extra (title, header, rows) tables placed before the runs table."""
+    import base64
+
+    def src(f: str) -> str:
+        if root is not None and (root / f).exists():
+            return "data:image/png;base64," + base64.b64encode((root / f).read_bytes()).decode()
+        return html.escape(f)
+
+    extra = "".join(f"<h2>{html.escape(t)}</h2>{_table_html(h, r)}" for t, h, r in sections)
+    imgs = "".join(f'<p><img src="{src(f)}" alt="{html.escape(f)}"></p>' for f in figures)
     items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
         "td,th{border:1px solid #999;padding:4px 8px;text-align:left}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1><ul>{items}</ul><table><tr>{th}</tr>{trs}</table>{imgs}</body></html>"
+        f"<body><h1>{html.escape(title)}</h1><ul>{items}</ul>{extra}<h2>runs</h2>"
+        f"{_table_html(header, rows)}{imgs}</body></html>"
     )
 
 

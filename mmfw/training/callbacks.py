@@ -28,8 +28,11 @@ class RunStats(L.Callback):
         max_skipped_fraction: float = 1.0,
         record=None,
         sources: dict[str, tuple[str, float]] | None = None,
+        image_token_id: int | None = None,
     ) -> None:
         self.peak_tflops = peak_tflops
+        self.image_token_id = image_token_id
+        self.image_tokens = 0
         # source name → (category, configured fraction), in the mixture's order
         self.sources = dict(sources or {})
         self.drawn = [0] * len(self.sources)
@@ -72,6 +75,8 @@ class RunStats(L.Callback):
         samples = int(batch["num_samples"])
         self.tokens += tokens
         self.positions += int(batch["attention_mask"].numel())
+        if self.image_token_id is not None:
+            self.image_tokens += int((batch["input_ids"] == self.image_token_id).sum())
         self.samples += samples
         self.seconds += dt
         sync = trainer.world_size > 1
@@ -164,6 +169,8 @@ class RunStats(L.Callback):
             # Pad positions / all positions fed to the LLM over the run (this rank's batches).
             "data/padding_fraction": round(1 - self.tokens / max(self.positions, 1), 6),
         }
+        if self.image_token_id is not None and self.samples:
+            out["data/image_tokens_per_sample"] = round(self.image_tokens / self.samples, 2)
         if self.peak_tflops and self.seconds:
             peak = self.peak_tflops * 1e12
             total = sum(self.flops.values())
@@ -181,6 +188,7 @@ class RunStats(L.Callback):
             "skipped": dict(self.skipped),
             "tokens": self.tokens,
             "positions": self.positions,
+            "image_tokens": self.image_tokens,
             "samples": self.samples,
             "seconds": self.seconds,
             "flops": dict(self.flops),
@@ -191,6 +199,7 @@ class RunStats(L.Callback):
         self.skipped = Counter(state.get("skipped", {}))
         self.tokens = state.get("tokens", 0)
         self.positions = state.get("positions", self.tokens)
+        self.image_tokens = state.get("image_tokens", 0)
         self.samples = state.get("samples", 0)
         self.seconds = state.get("seconds", 0.0)
         self.flops.update(state.get("flops", {}))

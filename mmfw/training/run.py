@@ -193,6 +193,7 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_i
         max_skipped_fraction=datamodule.max_skipped_fraction,
         record=RunRecord(run_dir),
         sources={n: (src.category, configured[n]) for n, src in datamodule.sources.items()},
+        image_token_id=parts.processor.image_token_id,
     )
     checkpoint = instantiate(cfg.checkpoint, dirpath=str(run_dir / "checkpoints"))
     callbacks = [
@@ -242,6 +243,12 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_i
         if key.endswith(("loss", "loss_epoch")):
             metrics[key] = float(value)
     metrics.update(stats.summary(trainer.world_size))
+    params = list(module.model.parameters())
+    # ZeRO-3 keeps a parameter's full size in ds_numel; DTensors (FSDP2) report the global one.
+    metrics["params/total"] = sum(int(getattr(p, "ds_numel", p.numel())) for p in params)
+    metrics["params/trainable"] = sum(
+        int(getattr(p, "ds_numel", p.numel())) for p in params if p.requires_grad
+    )
     skipped = _sum_over_ranks(dict(stats.skipped))
     metrics["data/skipped"] = skipped  # reason → records, the whole mapping
     metrics.update({f"data/skipped/{reason}": n for reason, n in sorted(skipped.items())})

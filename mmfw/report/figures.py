@@ -1,0 +1,83 @@
+"""Figures beyond the per-run bars: a metric against a swept numeric key (error bars over
+seeds) and the training-loss curves of every run overlaid."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from mmfw.report.collect import RunInfo
+from mmfw.report.groups import Group
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def metric_against_key(groups: list[Group], key: str, metric: str, out: Path) -> bool:
+    """``metric`` (mean, error bar = std over seeds) against the numeric swept ``key``, one
+    line per combination of the other keys. False when there is nothing to draw."""
+    lines: dict[str, list[tuple[float, float, float]]] = {}
+    for g in groups:
+        x = g.key.get(key)
+        if not is_number(x) or metric not in g.mean:
+            continue
+        rest = ", ".join(f"{k}={v}" for k, v in g.key.items() if k != key) or metric
+        lines.setdefault(rest, []).append((float(x), g.mean[metric], g.std.get(metric, 0.0)))
+    if not lines or all(len(points) < 2 for points in lines.values()):
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for label, points in lines.items():
+        points.sort()
+        ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
+                    marker="o", capsize=3, label=label)  # fmt: skip
+    ax.set_xlabel(key)
+    ax.set_ylabel(metric)
+    if len(lines) > 1:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def loss_curve(run: RunInfo, column: str = "train/loss") -> list[tuple[int, float]]:
+    path = run.path / "csv" / "metrics.csv"
+    if not path.exists():
+        return []
+    points = []
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            if row.get(column) not in (None, "") and row.get("step") not in (None, ""):
+                points.append((int(float(row["step"])), float(row[column])))
+    return points
+
+
+def loss_curves(runs: list[RunInfo], labels: list[str], out: Path) -> bool:
+    curves = [(label, loss_curve(r)) for r, label in zip(runs, labels, strict=True)]
+    curves = [(label, c) for label, c in curves if c]
+    if not curves:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, c in curves:
+        ax.plot([p[0] for p in c], [p[1] for p in c], label=label, linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("train/loss")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return True
