@@ -43,6 +43,7 @@ def wandb_logger(
     entity: str | None = None,
     mode: str = "auto",
     tags: list[str] | None = None,
+    overrides: list[str] | None = None,
 ) -> WandbLogger:
     """A wandb run in ``<run dir>/wandb``.
 
@@ -51,7 +52,9 @@ def wandb_logger(
       mode: auto (online only with an API key) | online | offline | disabled.
       tags: run tags.
     ``run_name``, ``group`` (the sweep, for multirun jobs), ``run_id`` (kept in run.json, the
-    same when a run resumes) and ``resume_step`` are wired by the run builder.
+    same when a run resumes), ``resume_step`` and ``overrides`` (the job's command-line
+    overrides, added as tags so wandb groups and filters a sweep by what it varied) are wired
+    by the run builder.
     """
     resolved = wandb_mode(mode)
     return WandbLogger(
@@ -64,7 +67,8 @@ def wandb_logger(
         entity=entity,
         offline=resolved == "offline",
         mode=resolved,
-        tags=list(tags or []),
+        # wandb caps a tag at 64 characters.
+        tags=[*list(tags or []), *(o[:64] for o in overrides or [])],
     )
 
 

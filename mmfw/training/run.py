@@ -113,7 +113,7 @@ def train(
     if is_rank_zero():
         record.start(list(overrides or []), plan.world, wandb_id=run_id)
     try:
-        metrics = _train(cfg, run_dir, group, spec, plan, run_id)
+        metrics = _train(cfg, run_dir, group, spec, plan, run_id, list(overrides or []))
     except SIGTERMException as e:
         if is_rank_zero():
             record.finish("interrupted", error="stopped by a signal; resume=auto continues")
@@ -140,7 +140,15 @@ def _new_id() -> str:
     return secrets.token_hex(4)
 
 
-def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_id: str) -> dict:
+def _train(
+    cfg: DictConfig,
+    run_dir: Path,
+    group,
+    spec: TrainerSpec,
+    plan,
+    run_id: str,
+    overrides: list[str] | None = None,
+) -> dict:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     resolved = save_resolved_config(cfg, run_dir)
 
@@ -184,6 +192,11 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_i
             group=group,
             run_id=run_id,
             resume_step=resume_step,
+            **(
+                {"overrides": overrides}
+                if str(node.get("_target_", "")).endswith("wandb_logger")
+                else {}
+            ),
         )
         for node in cfg.logger.values()
     ]
@@ -216,7 +229,7 @@ def _train(cfg: DictConfig, run_dir: Path, group, spec: TrainerSpec, plan, run_i
         default_root_dir=str(run_dir),
     )
     for lg in loggers:
-        lg.log_hyperparams(resolved)
+        lg.log_hyperparams({**resolved, "overrides": list(overrides or [])})
 
     preemption = Preemption(requeue=spec.requeue_on_preemption)
     preemption.install()

@@ -63,6 +63,10 @@ def test_wandb_offline_run_holds_the_config(run_dir):
     assert config["name"] == "tiny_llava"
     assert config["connector"]["_target_"].endswith("MLPConnector")
     assert config["trainer"]["max_steps"] == 2
+    # The job's overrides ride along as config and tags (wandb filters a sweep by them).
+    assert "trainer.max_steps=2" in config["overrides"]
+    tags = [t for rec in records if rec.WhichOneof("record_type") == "run" for t in rec.run.tags]
+    assert "trainer.max_steps=2" in tags
 
 
 def test_eval_cli_writes_contract_files(run_dir):
