@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.mmfw-installed
 # Tests never touch the network or the user's wandb/HF state.
 TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
 
-.PHONY: help setup demo test test-full test-gpu test-lmms bench lint format clean
+.PHONY: help setup demo study test test-full test-gpu test-lmms bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 
 demo: setup  ## sweep two connectors of a tiny LLaVA on synthetic data, evaluate, report
 	HF_HUB_OFFLINE=1 bash experiments/demo_connector/run.sh
+
+study: setup  ## run one study of experiments/ and write its report: make study STUDY=mm15_mixture_alpha
+	@test -n "$(STUDY)" || (echo "make study STUDY=<name>: one of $$(ls experiments)"; exit 2)
+	HF_HUB_OFFLINE=1 bash experiments/$(STUDY)/run.sh
 
 test: setup  ## the default test suite (< 15 min on 2 cores)
 	$(TEST_ENV) $(BIN)/python -m pytest -q

@@ -10,7 +10,7 @@ from pathlib import Path
 from mmfw.report.collect import RunInfo, find_runs, load_run_info
 from mmfw.report.diff import MISSING, differing_keys, value_of
 from mmfw.report.figures import is_number, loss_curves, metric_against_key
-from mmfw.report.groups import Group, format_mean, seed_groups
+from mmfw.report.groups import Group, format_mean, seed_groups, seed_like
 from mmfw.report.render import bar_chart, html_page, markdown_table, metric_columns, table_rows
 
 # Settings worth showing even when every run shares them (the "shared settings" block).
@@ -113,14 +113,15 @@ def build_report(
     out.mkdir(parents=True, exist_ok=True)
     sections = []
     if any(len(g.runs) > 1 for g in groups):
-        g_header = ["group", "n", *metrics]
+        varying = [m for m in metrics if not m.endswith("/chance")]  # chance is a constant
+        g_header = ["group", "n", *varying]
         g_rows = []
         for g in groups:
-            cells = [format_mean(g, m) for m in metrics]
+            cells = [format_mean(g, m) for m in varying]
             if base_group is not None and g is not base_group:
                 cells = [
                     c + _delta(g.mean.get(m), base_group.mean.get(m))
-                    for c, m in zip(cells, metrics)
+                    for c, m in zip(cells, varying)
                 ]
             g_rows.append([g.label(), str(g.n), *cells])
         sections.append(
@@ -140,7 +141,7 @@ def build_report(
             rel = f"figures/{m.replace('/', '_')}.png"
             bar_chart(runs, labels, m, out / rel)
             figures.append(rel)
-            for k in keys:
+            for k in (k for k in keys if not seed_like(k, runs)):
                 rel = f"figures/{m.replace('/', '_')}_vs_{k.replace('/', '_')}.png"
                 if metric_against_key(groups, k, m, out / rel):
                     figures.append(rel)

@@ -21,6 +21,13 @@ def t975(dof: int) -> float:
     return _T975[dof - 1] if 1 <= dof <= len(_T975) else 1.96
 
 
+def seed_like(key: str, runs: list[RunInfo]) -> bool:
+    """``seed`` itself, or a key that follows it in every run (``data.seed: ${seed}``)."""
+    if key == "seed":
+        return True
+    return key.endswith(".seed") and all(value_of(r, key) == value_of(r, "seed") for r in runs)
+
+
 @dataclass
 class Group:
     """Runs with the same values of every differing key except ``seed``."""
@@ -45,9 +52,10 @@ class Group:
 
 
 def seed_groups(runs: list[RunInfo], keys: list[str], metrics: list[str]) -> list[Group]:
-    """One group per combination of the differing keys other than ``seed``, in run order.
+    """One group per combination of the differing keys other than the seed (and keys that
+    follow it), in run order.
     Failed and unfinished runs are left out of the statistics (they are listed on their own)."""
-    others = [k for k in keys if k != "seed"]
+    others = [k for k in keys if not seed_like(k, runs)]
     groups: dict[str, Group] = {}
     for run in runs:
         key = {k: value_of(run, k) for k in others}

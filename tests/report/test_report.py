@@ -97,11 +97,16 @@ def test_html_is_self_contained_with_every_figure(runs, tmp_path):
 
 
 def test_runs_differing_only_by_seed_form_one_group(tmp_path):
-    for seed in range(3):
-        make_run(tmp_path, f"s{seed}", cfg(seed, 9), {"bench/accuracy": 0.4 + 0.1 * seed})
+    for seed in range(3):  # data.seed follows seed (data.seed: ${seed}), as in the recipes
+        make_run(
+            tmp_path,
+            f"s{seed}",
+            cfg(seed, 9, data={"seed": seed}),
+            {"bench/accuracy": 0.4 + 0.1 * seed},
+        )
     build_report([tmp_path], tmp_path / "out")
     data = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert data["differing_keys"] == ["seed"]
+    assert data["differing_keys"] == ["data.seed", "seed"]
     assert len(data["groups"]) == 1 and data["groups"][0]["n"] == 3
     assert data["groups"][0]["mean"]["bench/accuracy"] == pytest.approx(0.5)
 
