@@ -9,7 +9,13 @@ from pathlib import Path
 
 from mmfw.report.collect import RunInfo, find_runs, load_run_info
 from mmfw.report.diff import MISSING, differing_keys, value_of
-from mmfw.report.figures import is_number, loss_curves, metric_against_key
+from mmfw.report.figures import (
+    data_ratios,
+    is_number,
+    loss_curves,
+    metric_against_key,
+    per_category,
+)
 from mmfw.report.groups import Group, format_mean, seed_groups, seed_like
 from mmfw.report.render import bar_chart, html_page, markdown_table, metric_columns, table_rows
 
@@ -147,6 +153,12 @@ def build_report(
                     figures.append(rel)
     if loss_curves(runs, labels, out / "figures" / "train_loss.png"):
         figures.append("figures/train_loss.png")
+    for bench in sorted({b for r in runs for b in r.per_category}):
+        rel = f"figures/{bench}_per_category.png"
+        if per_category(runs, labels, bench, out / rel):
+            figures.append(rel)
+    if data_ratios(runs, labels, out / "figures" / "data_configured_vs_realized.png"):
+        figures.append("figures/data_configured_vs_realized.png")
     md_parts = ["# mmfw report", "", *[f"- {n}" for n in notes], ""]
     for title, h, r in sections:
         md_parts += [f"## {title}", "", markdown_table(h, r), ""]

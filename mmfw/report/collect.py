@@ -22,6 +22,7 @@ class RunInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     status: str = "unknown"  # run.json: running | finished | failed | interrupted
     error: str | None = None
+    per_category: dict[str, dict[str, float]] = field(default_factory=dict)  # benchmark → cat → acc
 
 
 def is_run(path: Path) -> bool:
@@ -75,6 +76,7 @@ def load_run_info(path: Path) -> RunInfo:
     overrides_file = path / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
     metrics: dict[str, Any] = {}
+    per_category: dict[str, dict[str, float]] = {}
     if (path / "metrics.json").exists():
         # A half-written file: the run is reported without its numbers.
         with contextlib.suppress(ValueError):
@@ -87,6 +89,8 @@ def load_run_info(path: Path) -> RunInfo:
         for key, value in data.items():
             if (key == "chance" or key.endswith("accuracy")) and isinstance(value, int | float):
                 metrics[f"{mfile.parent.name}/{key}"] = value
+        if isinstance(data.get("per_category"), dict) and len(data["per_category"]) > 1:
+            per_category[mfile.parent.name] = dict(data["per_category"])
     record = {}
     if (path / "run.json").exists():
         try:
@@ -95,5 +99,12 @@ def load_run_info(path: Path) -> RunInfo:
             record = {"status": "unknown", "error": "run.json is not valid JSON"}
     status = record.get("status") or ("finished" if (path / "metrics.json").exists() else "unknown")
     return RunInfo(
-        path, flatten(config), choices, list(overrides or []), metrics, status, record.get("error")
+        path,
+        flatten(config),
+        choices,
+        list(overrides or []),
+        metrics,
+        status,
+        record.get("error"),
+        per_category,
     )

@@ -81,3 +81,72 @@ def loss_curves(runs: list[RunInfo], labels: list[str], out: Path) -> bool:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return True
+
+
+def _grouped_bars(
+    series: dict[str, list[float]], groups: list[str], ylabel: str, out: Path
+) -> None:
+    """Bars of several series side by side over ``groups`` (x axis)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(groups) * max(1, len(series)) ** 0.5), 3.4))
+    width = 0.8 / max(1, len(series))
+    for i, (label, values) in enumerate(series.items()):
+        ax.bar([x + i * width for x in range(len(groups))], values, width, label=label)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(groups))], groups, rotation=30, ha="right",
+                  fontsize=8)  # fmt: skip
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def per_category(runs: list[RunInfo], labels: list[str], benchmark: str, out: Path) -> bool:
+    """Each run's accuracy per category of ``benchmark``."""
+    have = [
+        (r, label) for r, label in zip(runs, labels, strict=True) if benchmark in r.per_category
+    ]
+    if not have:
+        return False
+    cats = sorted({c for r, _ in have for c in r.per_category[benchmark]})
+    series = {
+        label: [float(r.per_category[benchmark].get(c, 0.0)) for c in cats] for r, label in have
+    }
+    _grouped_bars(series, cats, f"{benchmark} accuracy", out)
+    return True
+
+
+def data_ratios(
+    runs: list[RunInfo], labels: list[str], out: Path, tolerance: float = 0.005
+) -> bool:
+    """Configured next to realized source fractions, when they differ in some run."""
+    sources = sorted(
+        {k.split("/", 2)[2] for r in runs for k in r.metrics if k.startswith("data/configured/")}
+    )
+    if len(sources) < 2:
+        return False
+    differ = any(
+        abs(
+            float(r.metrics.get(f"data/configured/{s}", 0))
+            - float(r.metrics.get(f"data/realized/{s}", 0))
+        )
+        > tolerance
+        for r in runs
+        for s in sources
+        if f"data/realized/{s}" in r.metrics
+    )
+    if not differ:
+        return False
+    series = {}
+    for r, label in zip(runs, labels, strict=True):
+        if f"data/realized/{sources[0]}" not in r.metrics:
+            continue
+        series[f"{label} configured"] = [
+            float(r.metrics.get(f"data/configured/{s}", 0)) for s in sources
+        ]
+        series[f"{label} realized"] = [
+            float(r.metrics.get(f"data/realized/{s}", 0)) for s in sources
+        ]
+    _grouped_bars(series, sources, "share of samples", out)
+    return True

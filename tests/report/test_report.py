@@ -87,11 +87,26 @@ def test_seed_groups_mean_spread_and_interval(runs, tmp_path):
 
 
 def test_html_is_self_contained_with_every_figure(runs, tmp_path):
+    for i, run in enumerate(sorted(runs.glob("hd*_s*"))):
+        (run / "eval" / "bench").mkdir(parents=True)
+        (run / "eval" / "bench" / "metrics.json").write_text(
+            json.dumps({"accuracy": 0.5, "per_category": {"small": 0.4, "large": 0.6 + i / 100}})
+        )
+        metrics = (
+            json.loads((run / "metrics.json").read_text())
+            if (run / "metrics.json").exists()
+            else None
+        )
+        if metrics is not None:  # a mixture whose realized shares drift from the configured ones
+            metrics.update({"data/configured/a": 0.5, "data/configured/b": 0.5,
+                            "data/realized/a": 0.6, "data/realized/b": 0.4})  # fmt: skip
+            (run / "metrics.json").write_text(json.dumps(metrics))
     build_report([runs], tmp_path / "out")
     page = (tmp_path / "out" / "report.html").read_text()
     figures = sorted(p.name for p in (tmp_path / "out" / "figures").glob("*.png"))
     assert "bench_accuracy_vs_resolution.max_crops.png" in figures
     assert "train_loss.png" in figures
+    assert "bench_per_category.png" in figures and "data_configured_vs_realized.png" in figures
     assert page.count("data:image/png;base64,") == len(figures)
     assert "<h2>groups" in page and "<h2>per run" in page
 
