@@ -140,7 +140,8 @@ class ShardedRecords(Sequence):
         self.path = path
         self.limit = limit
         self._ds = None
-        self._len = min(len(self._dataset()), limit) if limit else len(self._dataset())
+        size = len(self._dataset())
+        self._len = min(size, limit) if limit else size
 
     def _dataset(self):
         if self._ds is None:

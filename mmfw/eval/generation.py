@@ -82,16 +82,3 @@ def generate(
     finally:
         model.train(was_training)
     return out
-
-
-def generate_answers(
-    model: VisionLanguageModel,
-    processor: SampleProcessor,
-    prompts: list[tuple[list[Turn], list[Image.Image]]],
-    *,
-    batch_size: int = 16,
-    max_new_tokens: int = 16,
-) -> list[str]:
-    """The answers only (cut at the template's stop text)."""
-    got = generate(model, processor, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens)
-    return [g.text for g in got]

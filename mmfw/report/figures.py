@@ -10,13 +10,22 @@ from mmfw.report.collect import RunInfo
 from mmfw.report.groups import Group
 
 
-def _plt():
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save(fig, out: Path) -> None:
+    """Write ``fig`` to ``out`` (a PNG; folders made) and free it."""
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    pyplot().close(fig)
 
 
 def is_number(value) -> bool:
@@ -35,7 +44,7 @@ def metric_against_key(groups: list[Group], key: str, metric: str, out: Path) ->
         lines.setdefault(rest, []).append((float(x), g.mean[metric], g.std.get(metric, 0.0)))
     if not lines or all(len(points) < 2 for points in lines.values()):
         return False
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for label, points in lines.items():
         points.sort()
@@ -45,10 +54,7 @@ def metric_against_key(groups: list[Group], key: str, metric: str, out: Path) ->
     ax.set_ylabel(metric)
     if len(lines) > 1:
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    save(fig, out)
     return True
 
 
@@ -69,17 +75,14 @@ def loss_curves(runs: list[RunInfo], labels: list[str], out: Path) -> bool:
     curves = [(label, c) for label, c in curves if c]
     if not curves:
         return False
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for label, c in curves:
         ax.plot([p[0] for p in c], [p[1] for p in c], label=label, linewidth=1)
     ax.set_xlabel("step")
     ax.set_ylabel("train/loss")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    save(fig, out)
     return True
 
 
@@ -87,7 +90,7 @@ def _grouped_bars(
     series: dict[str, list[float]], groups: list[str], ylabel: str, out: Path
 ) -> None:
     """Bars of several series side by side over ``groups`` (x axis)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(groups) * max(1, len(series)) ** 0.5), 3.4))
     width = 0.8 / max(1, len(series))
     for i, (label, values) in enumerate(series.items()):
@@ -96,10 +99,7 @@ def _grouped_bars(
                   fontsize=8)  # fmt: skip
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    save(fig, out)
 
 
 def per_category(runs: list[RunInfo], labels: list[str], benchmark: str, out: Path) -> bool:

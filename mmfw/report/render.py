@@ -99,11 +99,9 @@ def html_page(
 
 
 def bar_chart(runs: list[RunInfo], labels: list[str], metric: str, out: Path) -> None:
-    import matplotlib
+    from mmfw.report.figures import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     values = [
         float(r.metrics.get(metric) if r.metrics.get(metric) is not None else "nan") for r in runs
     ]
@@ -116,7 +114,4 @@ def bar_chart(runs: list[RunInfo], labels: list[str], metric: str, out: Path) ->
     if chance and chance[0] is not None:
         ax.axhline(float(chance[0]), color="gray", linestyle="--", label="chance")
         ax.legend()
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    save(fig, out)
