@@ -93,3 +93,76 @@ def test_source_generates_once_into_the_cache(tmp_path):
     assert dataset_dir(MagnifierGenerator(**{**SMALL, "object_size": 3}), tmp_path) != dataset_dir(
         gen, tmp_path
     )
+
+
+def test_sizes_give_varied_aspect_ratios(tmp_path):
+    MagnifierGenerator(**SMALL, sizes=[[64, 32], [32, 96]], object_size=4).generate(tmp_path)
+    seen = {Image.open(p).size for p in (tmp_path / "images").rglob("*.png")}
+    assert seen == {(64, 32), (32, 96)}
+
+
+def test_position_answers_the_quarter_that_holds_the_object(tmp_path):
+    gen = MagnifierGenerator(
+        **SMALL, attribute="position", sizes=[[64, 32], [96, 64]], clutter=0, noise=0.0
+    )
+    gen.generate(tmp_path)
+    records = json.loads((tmp_path / "test_open.json").read_text())
+    assert len(records) == 8
+    for raw in records:
+        pixels = np.asarray(Image.open(tmp_path / raw["image"])).astype(int)
+        ys, xs = np.nonzero(np.abs(pixels - 128).sum(-1) > 0)
+        h, w = pixels.shape[:2]
+        where = (
+            ("bottom" if ys.mean() >= h / 2 else "top")
+            + " "
+            + ("right" if xs.mean() >= w / 2 else "left")
+        )
+        assert raw["conversations"][1]["value"] == where
+        assert (ys >= h / 2).all() == (ys.mean() >= h / 2)  # wholly inside its quarter
+
+
+def test_long_answers_and_the_format_prompt(tmp_path):
+    prompt = "Answer the question using a single word or phrase."
+    gen = MagnifierGenerator(
+        num_train=200, num_val=2, num_test=4, mc_fraction=0.0, long_answer_fraction=0.5,
+        format_prompt=prompt,
+    )  # fmt: skip
+    gen.generate(tmp_path)
+    turns = [r["conversations"] for r in json.loads((tmp_path / "train.json").read_text())]
+    long = [t for t in turns if t[1]["value"].startswith("The small object")]
+    short = [t for t in turns if t[1]["value"] in COLOURS]
+    assert len(long) + len(short) == 200 and 70 < len(long) < 130
+    assert all(t[0]["value"].endswith(prompt) for t in short)
+    assert not any(prompt in t[0]["value"] for t in long)
+    # the open test questions carry no prompt: the benchmark adds its own
+    opens = json.loads((tmp_path / "test_open.json").read_text())
+    assert all(r["conversations"][0]["value"].endswith("?") for r in opens)
+
+
+def test_version_is_part_of_the_cache_key(tmp_path):
+    gen = MagnifierGenerator(**SMALL)
+    first = dataset_dir(gen, tmp_path)
+    gen.VERSION = 99
+    assert dataset_dir(gen, tmp_path) != first
+
+
+def test_distractor_samples_point_at_their_own_image(tmp_path):
+    gen = MagnifierGenerator(
+        num_train=60, num_val=2, num_test=2, clutter=0, noise=0.0, mc_fraction=0.0,
+        distractor_fraction=0.5, max_distractors=3,
+    )  # fmt: skip
+    gen.generate(tmp_path)
+    multi = 0
+    for raw in json.loads((tmp_path / "train.json").read_text()):
+        record = parse_record(raw)
+        if len(record.images) == 1:
+            continue
+        multi += 1
+        text = record.turns[0].text
+        assert text.count("<image>") == len(record.images) <= 4
+        target = int(text.split("In Image ")[1].split(",")[0])
+        own = record.images[target - 1]
+        assert own == f"images/train/{raw['id'].split('-')[1]}.png"
+        pixels = np.asarray(Image.open(tmp_path / own)).reshape(-1, 3)
+        assert COLOURS[record.turns[1].text] in {tuple(c) for c in pixels}
+    assert 15 < multi < 45

@@ -283,3 +283,28 @@ def test_images_are_read_from_base64_png_and_jpeg():
     Image.new("RGB", (8, 8), "red").save(buf, format="JPEG")
     img = _images({"image": base64.b64encode(buf.getvalue()).decode()}, Path("."))[0]
     assert img.size == (8, 8)
+
+
+def test_synthetic_open_and_distractor_benchmarks_read_the_generated_task(trained):
+    run_dir, data, _ = trained
+    run = load_run(run_dir)
+    cfg = mmfw.compose([*TINY, "+benchmark@benchmarks.o=synthetic_open",
+                        "+benchmark@benchmarks.d=synthetic_distractor"])  # fmt: skip
+    opened = instantiate(cfg.benchmarks.o, max_samples=5)
+    rows, metrics = opened.run(run.model, run.processor)
+    assert opened.path == str(data / "test_open.json") and len(rows) == 5
+    assert all(r["prompt"].rstrip().endswith("single word or phrase.") or
+               "single word or phrase." in r["prompt"] for r in rows)  # fmt: skip
+    assert all("A." not in r["prompt"] for r in rows)  # asked without options
+    assert metrics["short_answer_rate"] == sum(r["short"] for r in rows) / 5
+    distract = instantiate(cfg.benchmarks.d, max_samples=3, num_images=[2])
+    rows, metrics = distract.run(run.model, run.processor)
+    assert distract.path == str(data / "test_mc.tsv") and "n2/circular_accuracy" in metrics
+
+
+def test_short_answers_are_a_word_or_phrase():
+    from mmfw.eval.protocols.open_ended import is_short_answer
+
+    assert is_short_answer("Red.") and is_short_answer("top left")
+    assert not is_short_answer("The small object in the picture is red.")
+    assert not is_short_answer("") and not is_short_answer("...")

@@ -29,11 +29,20 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES = ("square", "circle", "triangle", "cross")
 PATTERNS = ("horizontal stripes", "vertical stripes", "checkerboard", "diagonal stripes")
-ATTRIBUTES = ("colour", "shape", "pattern")
+QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
+ATTRIBUTES = ("colour", "shape", "pattern", "position")
 QUESTIONS = {
     "colour": "What colour is the small object?",
     "shape": "What shape is the small object?",
     "pattern": "What pattern is on the small square?",
+    "position": "In which quarter of the image is the small object?",
+}
+# A conversational reply around the short answer (LLaVA-1.5's long-form vs short-answer data).
+LONG_ANSWERS = {
+    "colour": "The small object in the picture is {}.",
+    "shape": "The small object in the picture is a {}.",
+    "pattern": "The small square in the picture has {}.",
+    "position": "The small object is in the {} of the picture.",
 }
 SPLITS = ("train", "val", "test")
 
@@ -44,8 +53,11 @@ class MagnifierGenerator:
     Yaml keys:
       canvas: side of the square image in pixels.
       object_size: side of the target object in pixels (the "needle").
-      attribute: what the question asks: colour | shape | pattern. Colour survives area
-        downsampling; pattern (two-colour texture with equal means) does not.
+      sizes: null for square ``canvas`` images, else a list of [width, height] drawn per
+        image (varied aspect ratios; ``canvas`` is then unused).
+      attribute: what the question asks: colour | shape | pattern | position. Colour survives
+        area downsampling; pattern (two-colour texture with equal means) does not; position
+        (which quarter holds the object) needs the 2-D layout of the image tokens.
       colours: colour names to draw the target from (also the answers for ``colour``).
       shapes: target shapes (answers for ``shape``; ``pattern`` always uses squares).
       clutter: number of large, muted distractor shapes.
@@ -55,6 +67,15 @@ class MagnifierGenerator:
       num_train, num_val, num_test: samples per split.
       mc_fraction: share of training samples asked as multiple choice (answer = a letter);
         the rest are open questions (answer = the word).
+      long_answer_fraction: share of the open training questions answered with a sentence
+        ("The small object in the picture is red.") instead of the bare word.
+      distractor_fraction: share of training samples whose image is shown among
+        1..``max_distractors`` other training images, asked "In Image X, ..." (mPLUG-Owl3's
+        Distractor Resistance form, so a model can learn to find the image a question is about).
+      max_distractors: the most distractor images in such a sample.
+      format_prompt: appended (after a newline) to the open training questions that have the
+        short answer, e.g. LLaVA-1.5's "Answer the question using a single word or phrase.";
+        null: none, so short and long answers follow the same question.
       num_options: options per multiple-choice question.
       shuffle_options: list the options in random order (the model must match the answer to
         its letter); false keeps the order of the answer list, so each answer has a fixed letter.
@@ -65,6 +86,7 @@ class MagnifierGenerator:
         self,
         *,
         canvas: int = 64,
+        sizes: list[list[int]] | None = None,
         object_size: int = 6,
         attribute: str = "colour",
         colours: list[str] | tuple[str, ...] = ("red", "green", "blue", "yellow"),
@@ -77,6 +99,10 @@ class MagnifierGenerator:
         num_val: int = 200,
         num_test: int = 200,
         mc_fraction: float = 0.5,
+        long_answer_fraction: float = 0.0,
+        format_prompt: str | None = None,
+        distractor_fraction: float = 0.0,
+        max_distractors: int = 3,
         num_options: int = 4,
         shuffle_options: bool = True,
         seed: int = 0,
@@ -89,8 +115,22 @@ class MagnifierGenerator:
         bad_shapes = [s for s in shapes if s not in SHAPES]
         if bad_shapes:
             raise ValueError(f"synthetic.shapes has unknown {bad_shapes}; known: {SHAPES}")
-        if not 1 <= object_size <= canvas:
-            raise ValueError(f"synthetic.object_size={object_size} must be in [1, canvas={canvas}]")
+        sides = [tuple(int(v) for v in wh) for wh in sizes] if sizes else [(canvas, canvas)]
+        if any(len(wh) != 2 for wh in sides):
+            raise ValueError(f"synthetic.sizes={sizes} must be a list of [width, height]")
+        if (
+            not 1
+            <= object_size
+            <= min(min(wh) for wh in sides) // (2 if attribute == "position" else 1)
+        ):
+            raise ValueError(
+                f"synthetic.object_size={object_size} must fit the smallest canvas side "
+                f"(half of it for attribute=position)"
+            )
+        if not 0.0 <= long_answer_fraction <= 1.0:
+            raise ValueError(
+                f"synthetic.long_answer_fraction={long_answer_fraction} is not in [0, 1]"
+            )
         answers = self._answers_for(attribute, list(colours), list(shapes))
         if not 2 <= num_options <= min(len(answers), len(LETTERS)):
             raise ValueError(
@@ -99,6 +139,7 @@ class MagnifierGenerator:
             )
         self.params: dict[str, Any] = {
             "canvas": canvas,
+            "sizes": [list(wh) for wh in sides] if sizes else None,
             "object_size": object_size,
             "attribute": attribute,
             "colours": list(colours),
@@ -111,6 +152,10 @@ class MagnifierGenerator:
             "num_val": num_val,
             "num_test": num_test,
             "mc_fraction": float(mc_fraction),
+            "long_answer_fraction": float(long_answer_fraction),
+            "format_prompt": format_prompt,
+            "distractor_fraction": float(distractor_fraction),
+            "max_distractors": int(max_distractors),
             "num_options": num_options,
             "shuffle_options": bool(shuffle_options),
             "seed": seed,
@@ -119,7 +164,15 @@ class MagnifierGenerator:
 
     @staticmethod
     def _answers_for(attribute: str, colours: list[str], shapes: list[str]) -> list[str]:
-        return {"colour": colours, "shape": shapes, "pattern": list(PATTERNS)}[attribute]
+        return {
+            "colour": colours,
+            "shape": shapes,
+            "pattern": list(PATTERNS),
+            "position": list(QUADRANTS),
+        }[attribute]
+
+    # 2: sizes, position, long answers, format prompt, distractors and test_open.json
+    VERSION = 2
 
     @property
     def name(self) -> str:
@@ -134,9 +187,12 @@ class MagnifierGenerator:
 
     def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         p = self.params
-        side = p["canvas"]
+        if p["sizes"]:
+            width, height = p["sizes"][rng.integers(len(p["sizes"]))]
+        else:
+            width = height = p["canvas"]
         base = 128 + rng.integers(-p["background_jitter"], p["background_jitter"] + 1, size=3)
-        img = np.empty((side, side, 3), dtype=np.float32)
+        img = np.empty((height, width, 3), dtype=np.float32)
         img[:] = base
         lo, hi = p["clutter_size"]
         for _ in range(p["clutter"]):
@@ -153,6 +209,13 @@ class MagnifierGenerator:
             texture = _pattern(answer, size)[..., None]
             patch = texture * colour + (1 - texture) * 255.0
             self._paste(img, np.ones((size, size), bool), patch, rng)
+        elif p["attribute"] == "position":
+            answer = QUADRANTS[rng.integers(len(QUADRANTS))]
+            bottom, right = answer.startswith("bottom"), answer.endswith("right")
+            rows = (height // 2, height) if bottom else (0, height // 2)
+            cols = (width // 2, width) if right else (0, width // 2)
+            quarter = img[rows[0] : rows[1], cols[0] : cols[1]]
+            self._paste(quarter, np.ones((size, size), bool), colour, rng)
         else:
             shape = p["shapes"][rng.integers(len(p["shapes"]))]
             self._paste(img, _shape_mask(shape, size), colour, rng)
@@ -181,17 +244,41 @@ class MagnifierGenerator:
             options.sort(key=self.answers.index)
         return [str(o) for o in options]
 
+    def _long_answer(self, rng: np.random.Generator) -> bool:
+        # no draw at 0, so datasets without long answers stay identical to earlier versions
+        fraction = self.params["long_answer_fraction"]
+        return fraction > 0 and rng.random() < fraction
+
+    def _with_distractors(self, rng: np.random.Generator) -> bool:
+        fraction = self.params["distractor_fraction"]
+        return fraction > 0 and rng.random() < fraction
+
+    def _distractors(
+        self, rel: str, text: str, split: str, i: int, rng: np.random.Generator
+    ) -> tuple[list[str], str]:
+        """The sample's image among 1..max_distractors earlier images, asked in the Distractor
+        Resistance form "Image 1: <image> Image 2: <image>\nIn Image X, {question}"."""
+        k = int(rng.integers(1, self.params["max_distractors"] + 1))
+        others = [
+            f"images/{split}/{j:06d}.png" for j in rng.choice(i, size=min(k, i), replace=False)
+        ]
+        target = int(rng.integers(len(others) + 1))
+        images = others[:target] + [rel] + others[target:]
+        listing = " ".join(f"Image {n + 1}: <image>" for n in range(len(images)))
+        return images, f"{listing}\nIn Image {target + 1}, {text}"
+
     # -- writing -------------------------------------------------------------------------------
 
     def generate(self, out_dir: str | Path) -> None:
-        """Write images/, train.json, val.json, test.json, test_mc.tsv and meta.json."""
+        """Write images/, train.json, val.json, test.json, test_mc.tsv, test_open.json (the
+        test questions asked open) and meta.json."""
         out = Path(out_dir)
         question = QUESTIONS[self.params["attribute"]]
         for split_id, split in enumerate(SPLITS):
             rng = np.random.default_rng([self.params["seed"], split_id])
             n = self.params[f"num_{split}"]
             (out / "images" / split).mkdir(parents=True, exist_ok=True)
-            records, mc_rows = [], []
+            records, mc_rows, open_records = [], [], []
             for i in range(n):
                 pixels, answer = self._draw(rng)
                 rel = f"images/{split}/{i:06d}.png"
@@ -203,12 +290,19 @@ class MagnifierGenerator:
                     reply = LETTERS[options.index(answer)]
                 else:
                     text, reply = question, answer
+                    if split == "train" and self._long_answer(rng):
+                        reply = LONG_ANSWERS[self.params["attribute"]].format(answer)
+                    elif split == "train" and self.params["format_prompt"]:
+                        text = f"{question}\n{self.params['format_prompt']}"
+                image, human = rel, f"<image>\n{text}"
+                if split == "train" and i and self._with_distractors(rng):
+                    image, human = self._distractors(rel, text, split, i, rng)
                 records.append(
                     {
                         "id": f"{split}-{i:06d}",
-                        "image": rel,
+                        "image": image,
                         "conversations": [
-                            {"from": "human", "value": f"<image>\n{text}"},
+                            {"from": "human", "value": human},
                             {"from": "gpt", "value": reply},
                         ],
                     }
@@ -222,10 +316,12 @@ class MagnifierGenerator:
                     row.update({LETTERS[k]: o for k, o in enumerate(options)})
                     row.update({"image_path": rel, "category": self.params["attribute"]})
                     mc_rows.append(row)
+                    open_records.append(_open_record(i, rel, question, answer))
             (out / f"{split}.json").write_text(json.dumps(records, indent=0))
             if mc_rows:
                 letters = list(LETTERS[: self.params["num_options"]])
                 _write_tsv(out / "test_mc.tsv", mc_rows, letters)
+                (out / "test_open.json").write_text(json.dumps(open_records, indent=0))
         meta = {
             "generator": "magnifier",
             "params": self.params,
@@ -233,6 +329,18 @@ class MagnifierGenerator:
             "chance": self.chance,
         }
         (out / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def _open_record(i: int, rel: str, question: str, answer: str) -> dict:
+    """The test question asked open (no options, no format prompt), answer = the word."""
+    return {
+        "id": f"test-open-{i:06d}",
+        "image": rel,
+        "conversations": [
+            {"from": "human", "value": f"<image>\n{question}"},
+            {"from": "gpt", "value": answer},
+        ],
+    }
 
 
 def _write_tsv(path: Path, rows: list[dict], letters: list[str]) -> None:

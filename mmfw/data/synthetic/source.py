@@ -13,8 +13,11 @@ from mmfw.data.sources import JsonSource
 
 
 def dataset_dir(generator, cache_dir: str | Path) -> Path:
-    """``<cache>/synthetic/<name>-<hash of the generator's parameters>``."""
-    key = json.dumps({"name": generator.name, **generator.params}, sort_keys=True)
+    """``<cache>/synthetic/<name>-<hash of the generator's parameters and VERSION>``."""
+    version = getattr(generator, "VERSION", 1)
+    key = json.dumps(
+        {"name": generator.name, "version": version, **generator.params}, sort_keys=True
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return Path(cache_dir).expanduser() / "synthetic" / f"{generator.name}-{digest}"
 

@@ -11,7 +11,12 @@ from mmfw.data.formats.vlmeval_tsv import OpenQuestion, read_open_tsv
 from mmfw.data.templates.base import IMAGE_PLACEHOLDER, Turn
 from mmfw.eval.benchmarks.base import Benchmark, Request
 from mmfw.eval.generation import Generated
-from mmfw.eval.protocols.open_ended import OPEN_SUFFIX, exact_match, vqa_accuracy
+from mmfw.eval.protocols.open_ended import (
+    OPEN_SUFFIX,
+    exact_match,
+    is_short_answer,
+    vqa_accuracy,
+)
 
 
 def read_open_llava_json(path: str, image_root: str | None, problems) -> list[OpenQuestion]:
@@ -78,7 +83,8 @@ class OpenEndedBenchmark(Benchmark):
         (``_target_: my.module.Judge``); its verdicts give ``judge_accuracy``. Off by default.
     Metrics: ``accuracy`` (exact match after normalisation, over questions with references),
     ``vqa_accuracy`` (min(#matching references / 3, 1), over questions with several
-    references), both per category.
+    references), both per category; ``short_answer_rate`` (share of outputs that are a word or
+    phrase of at most three words after normalisation: response-format compliance).
     """
 
     def __init__(
@@ -133,6 +139,7 @@ def open_row(meta: dict, generated: Generated, judge=None, prefix: str = "") -> 
         "prediction": generated.text,
         "answer": refs[0] if len(refs) == 1 else (refs or None),
         "correct": exact_match(generated.text, refs) if refs else None,
+        "short": is_short_answer(generated.text),
         "category": meta.get("category"),
     }
     if len(refs) > 1:
@@ -145,6 +152,8 @@ def open_row(meta: dict, generated: Generated, judge=None, prefix: str = "") -> 
 def score_open(rows: list[dict], prefix: str = "") -> dict:
     scored = [r for r in rows if r[f"{prefix}correct"] is not None]
     out: dict = {"num_questions": len(rows)}
+    if rows:
+        out["short_answer_rate"] = sum(bool(r.get(f"{prefix}short")) for r in rows) / len(rows)
     if not scored:
         return {**out, "answers": "none"}
     by_cat: dict[str, list[bool]] = defaultdict(list)

@@ -14,6 +14,9 @@ import re
 from collections.abc import Callable
 
 OPEN_SUFFIX = "Answer the question using a single word or phrase."
+# Most VQAv2 references have at most three words: longer outputs did not follow the short-answer
+# format (LLaVA-1.5's response-format prompt is about exactly this).
+SHORT_ANSWER_WORDS = 3
 
 PUNCTUATION = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!")  # fmt: skip
 NUMBERS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
@@ -109,3 +112,8 @@ def vqa_accuracy(prediction: str, references: list[str]) -> float:
 # A judge decides (question, prediction, references) → correct; users plug an LLM judge in
 # with benchmark.judge._target_=their.module.Judge. None (default): exact match / VQA accuracy.
 Judge = Callable[[str, str, list[str]], bool]
+
+
+def is_short_answer(prediction: str, max_words: int = SHORT_ANSWER_WORDS) -> bool:
+    """Whether the normalised output is a non-empty word or phrase of at most ``max_words``."""
+    return 0 < len(normalize_answer(prediction).split()) <= max_words
