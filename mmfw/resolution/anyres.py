@@ -20,13 +20,17 @@ from mmfw.resolution.layout import ImageLayout, TokenMap
 def select_best_resolution(
     width: int, height: int, pinpoints: list[tuple[int, int]]
 ) -> tuple[int, int]:
-    """The (width, height) pinpoint that keeps the most image pixels, then wastes the fewest.
+    """The (width, height) of the pinpoint that keeps the most image pixels, then wastes the
+    fewest; ``pinpoints`` are (height, width) pairs, scanned in order.
 
     For each candidate the image is fitted inside keeping its aspect (scale s); the effective
     resolution is min(int(w·s)·int(h·s), w·h) and the waste the candidate's area minus it.
+    Ties go to the earlier candidate, and a candidate only wins with an effective resolution
+    above 0 or, when every candidate's is 0 (a 1×3000 image), with less waste, exactly as
+    transformers' ``select_best_resolution`` scans ``image_grid_pinpoints``.
     """
-    best, best_effective, best_waste = None, -1, math.inf
-    for cand_w, cand_h in pinpoints:
+    best, best_effective, best_waste = None, 0, math.inf
+    for cand_h, cand_w in pinpoints:
         scale = min(cand_w / width, cand_h / height)
         effective = min(int(width * scale) * int(height * scale), width * height)
         waste = cand_w * cand_h - effective
@@ -54,7 +58,9 @@ class AnyRes(ResolutionStrategy):
 
     Yaml keys:
       crop_size: side of every view (the encoder's input size, 336 for CLIP-L/14-336).
-      pinpoints: candidate canvases as [width, height] pairs, multiples of ``crop_size``.
+      pinpoints: candidate canvases as [height, width] pairs, multiples of ``crop_size``, in
+        the order and layout of transformers' ``image_grid_pinpoints`` (a llava-hf config's
+        list can be copied as it is; the order decides ties).
       newline: append a learnable newline embedding to every row of the stitched crops.
       unpad: remove the padding rows/columns from the stitched feature map.
       fill: RGB colour of the padding (LLaVA-NeXT pads with black).
@@ -75,11 +81,11 @@ class AnyRes(ResolutionStrategy):
         for pair in pinpoints:
             if len(pair) != 2 or pair[0] % crop_size or pair[1] % crop_size:
                 raise ValueError(
-                    f"resolution.pinpoints entry {list(pair)} must be [width, height], "
+                    f"resolution.pinpoints entry {list(pair)} must be [height, width], "
                     f"both multiples of crop_size={crop_size}"
                 )
         self.crop_size = int(crop_size)
-        self.pinpoints = [(int(w), int(h)) for w, h in pinpoints]
+        self.pinpoints = [(int(h), int(w)) for h, w in pinpoints]
         self.newline = bool(newline)
         self.unpad = bool(unpad)
         self.fill = check_fill(fill, "resolution.fill")

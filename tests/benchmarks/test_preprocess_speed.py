@@ -54,18 +54,18 @@ def compare(name: str, mmfw_fn, baselines: dict) -> None:
         print(f"[{name}] {label}: {theirs:.2f} images/s -> mmfw is {ours / theirs:.2f}x")
 
 
-def hf_processor(cls, pinpoints_wh):
+def hf_processor(cls, pinpoints):
     return cls(
-        image_grid_pinpoints=[[h, w] for w, h in pinpoints_wh],
+        image_grid_pinpoints=pinpoints,  # [height, width], as mmfw's resolution.pinpoints
         size={"shortest_edge": 336},
         crop_size={"height": 336, "width": 336},
         **CLIP,
     )
 
 
-def baselines(path, pinpoints_wh, n_views):
-    fast = hf_processor(LlavaNextImageProcessor, pinpoints_wh)
-    pil = hf_processor(LlavaNextImageProcessorPil, pinpoints_wh)
+def baselines(path, pinpoints, n_views):
+    fast = hf_processor(LlavaNextImageProcessor, pinpoints)
+    pil = hf_processor(LlavaNextImageProcessorPil, pinpoints)
 
     def run(proc, image):
         out = proc(images=image, return_tensors="pt")["pixel_values"]
@@ -91,7 +91,7 @@ def test_hd25_on_a_4k_jpeg(tmp_path):
     views, layout = strategy(load_image(path))
     rows, cols = layout.grid
     # The equivalent transformers job: tile into the same rows x cols grid of 336 crops.
-    pinpoints = [[336 * cols, 336 * rows]]
+    pinpoints = [[336 * rows, 336 * cols]]
     compare(
         f"hd25, 3840x2160 JPEG -> {views.shape[0]} views",
         lambda: strategy(load_image(path)),

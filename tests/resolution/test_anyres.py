@@ -14,21 +14,23 @@ from mmfw.data.tokenizer import TokenizerFactory
 from mmfw.resolution.anyres import AnyRes, select_best_resolution
 from mmfw.resolution.layout import FeatureGrid, count_image_tokens
 
+# [height, width] pairs, as transformers' image_grid_pinpoints (and mmfw's resolution.pinpoints)
 DEFAULT = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
 # Asymmetric list: catches any (width, height) / (height, width) mix-up.
 SKEWED = [[336, 672], [1008, 672], [1344, 336], [672, 1344]]
+# Every candidate keeps 0 pixels (int(1 · s) == 0): the tie goes to the least waste, then the
+# earliest candidate (1x3000 chose 624 tokens instead of transformers' 600 before the fix).
+DEGENERATE = [(1, 3000), (2, 3000), (3000, 1), (3000, 2), (1, 1), (1, 4000), (4000, 3)]
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
-def hf_processor(pinpoints_wh, tmp_path):
+def hf_processor(pinpoints, tmp_path):
     tok = TokenizerFactory(vocab_size=300, min_frequency=1).load_or_build(
         tmp_path / "tok", lambda: ["a b c"] * 5
     )
     image_processor = LlavaNextImageProcessor(
-        image_grid_pinpoints=[
-            [h, w] for w, h in pinpoints_wh
-        ],  # transformers wants (height, width)
+        image_grid_pinpoints=pinpoints,
         size={"shortest_edge": 336},
         crop_size={"height": 336, "width": 336},
         image_mean=CLIP_MEAN,
@@ -48,7 +50,7 @@ def random_sizes(n: int, seed: int) -> list[tuple[int, int]]:
     sizes = [(rng.randint(1, 3000), rng.randint(1, 3000)) for _ in range(n - 20)]
     sizes += [(rng.randint(1, 60), rng.randint(500, 4000)) for _ in range(10)]
     sizes += [(rng.randint(500, 4000), rng.randint(1, 60)) for _ in range(10)]
-    return sizes
+    return sizes + DEGENERATE
 
 
 @pytest.mark.parametrize("pinpoints", [DEFAULT, SKEWED], ids=["default", "skewed"])
@@ -56,10 +58,11 @@ def test_token_counts_equal_llava_next_processor(pinpoints, tmp_path):
     proc = hf_processor(pinpoints, tmp_path)
     strategy = AnyRes(crop_size=336, pinpoints=pinpoints)
     grid = FeatureGrid(patch=14)
-    for w, h in random_sizes(220, seed=len(pinpoints)):
+    for w, h in random_sizes(3000, seed=len(pinpoints)):
         assert select_best_resolution(w, h, strategy.pinpoints)[::-1] == tuple(
             hf_select((h, w), proc.image_processor.image_grid_pinpoints)
-        )
+        ), (w, h)
+    for w, h in random_sizes(300, seed=len(pinpoints) + 1):
         expected = proc._get_number_of_features(h, w, 336, 336) - 1  # "default": CLS dropped
         assert count_image_tokens(strategy.layout(w, h), grid) == expected, (w, h)
 
