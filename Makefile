@@ -6,12 +6,22 @@ STAMP   := $(VENV)/.mmfw-installed
 # Tests never touch the network or the user's wandb/HF state.
 TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
 
-.PHONY: help setup demo study test test-full test-gpu test-lmms bench lint format clean
+.PHONY: help setup browser demo study test test-full test-gpu test-lmms bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(STAMP)  ## create .venv/ and install mmfw with its pinned dependencies
+setup: $(STAMP) browser  ## create .venv/ and install mmfw with its pinned dependencies
+
+# Headless Chromium for tests/report/test_report_html.py: Debian's package, installed only as
+# root with apt-get (no prompts); elsewhere that test skips and says why. Never fails setup.
+browser:  ## install headless Chromium (Debian's `chromium`) if missing, for the HTML report test
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	  || command -v google-chrome >/dev/null || [ -n "$$MMFW_CHROMIUM" ] \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq \
+	       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	          chromium >/dev/null; } \
+	  || echo "make browser: no Chromium (needs root and apt-get); the HTML report test will skip"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,11 +31,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: setup  ## sweep two connectors of a tiny LLaVA on synthetic data, evaluate, report
-	HF_HUB_OFFLINE=1 bash experiments/demo_connector/run.sh
+demo: setup  ## the ixc_hd_resolution study: HD-1/4/9 x 3 seeds of a tiny IXC-style model, evaluated, reported
+	HF_HUB_OFFLINE=1 bash experiments/ixc_hd_resolution/run.sh
 
 study: setup  ## run one study of experiments/ and write its report: make study STUDY=mm15_mixture_alpha
-	@test -n "$(STUDY)" || (echo "make study STUDY=<name>: one of $$(ls experiments)"; exit 2)
+	@test -n "$(STUDY)" -a -f "experiments/$(STUDY)/run.sh" || (echo "make study STUDY=<name>: one of $$(cd experiments && ls -d */ | tr -d / | tr "\n" " ")"; exit 2)
 	HF_HUB_OFFLINE=1 bash experiments/$(STUDY)/run.sh
 
 test: setup  ## the default test suite (< 15 min on 2 cores)

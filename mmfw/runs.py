@@ -28,13 +28,27 @@ def checkpoint_path(run_dir: Path, ckpt: str) -> Path:
     return path
 
 
-def load_run(run_dir: str | Path, ckpt: str = "last", device: str = "cpu") -> LoadedRun:
-    """Rebuild the run's model from its resolved config and load the weights strictly."""
+def load_run(
+    run_dir: str | Path, ckpt: str = "last", device: str = "cpu", resolution: dict | None = None
+) -> LoadedRun:
+    """Rebuild the run's model from its resolved config and load the weights strictly.
+
+    ``resolution`` replaces keys of the run's resolution strategy for this use only (e.g.
+    ``{"eval_size": 1024}``: OtterHD evaluated above its training sizes); unknown keys are an
+    error, and keys that change the model's parameters fail the strict weight load."""
     run_dir = Path(run_dir)
     config_file = run_dir / ".hydra" / "config.yaml"
     if not config_file.exists():
         raise FileNotFoundError(f"{config_file} is missing: {run_dir} is not an mmfw run directory")
     cfg = OmegaConf.load(config_file)
+    if resolution:
+        unknown = sorted(set(resolution) - set(cfg.resolution))
+        if unknown:
+            raise ValueError(
+                f"resolution has no key {', '.join(unknown)} in this run "
+                f"({cfg.resolution.get('_target_')}); its keys: {', '.join(sorted(cfg.resolution))}"
+            )
+        cfg.resolution = OmegaConf.merge(cfg.resolution, resolution)
     parts = build_components(cfg, load_run_tokenizer(run_dir))
     path = checkpoint_path(run_dir, ckpt)
     # Any layout: a file, or a DeepSpeed / FSDP2 sharded folder (consolidated on the CPU).

@@ -12,7 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
-from omegaconf import DictConfig, open_dict  # noqa: E402
+from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
 from mmfw.config import CONF_DIR  # noqa: E402
 from mmfw.errors import run_reporting  # noqa: E402
@@ -107,7 +107,8 @@ def _job(cfg: DictConfig) -> None:
     from mmfw.eval.runner import evaluate_benchmark
     from mmfw.runs import load_run
 
-    run = load_run(cfg.run, ckpt=cfg.ckpt, device=cfg.device)
+    resolution = OmegaConf.to_container(cfg.get("resolution") or {}, resolve=True)
+    run = load_run(cfg.run, ckpt=cfg.ckpt, device=cfg.device, resolution=resolution)
     overridden = any(
         o.split("=")[0].lstrip("+~").startswith("synthetic")
         for o in HydraConfig.get().overrides.task

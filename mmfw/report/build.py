@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmfw.eval.scores import is_score
 from mmfw.report.collect import RunInfo, find_runs, load_run_info
 from mmfw.report.diff import MISSING, differing_keys, value_of
 from mmfw.report.figures import (
@@ -17,6 +18,7 @@ from mmfw.report.figures import (
     per_category,
 )
 from mmfw.report.groups import Group, format_mean, seed_groups, seed_like
+from mmfw.report.optuna import find_studies, optuna_json, optuna_sections
 from mmfw.report.render import bar_chart, html_page, markdown_table, metric_columns, table_rows
 
 # Settings worth showing even when every run shares them (the "shared settings" block).
@@ -85,6 +87,21 @@ def build_report(
             f"no mmfw runs (folders with .hydra/config.yaml) under {list(map(str, paths))}"
         )
     runs = [load_run_info(p) for p in run_dirs]
+    return build_report_from_runs(runs, out, baseline, only_metrics, paths=paths)
+
+
+def build_report_from_runs(
+    runs: list[RunInfo],
+    out: str | Path,
+    baseline: str | None = None,
+    only_metrics: list[str] | None = None,
+    paths: tuple | list[str | Path] = (),
+    source: str | None = None,
+) -> Report:
+    """:func:`build_report` of runs already read (from run dirs, or wandb); ``source`` says
+    where they came from in the notes and report.json."""
+    if not runs:
+        raise FileNotFoundError(f"no runs to report{f' from {source}' if source else ''}")
     keys = differing_keys(runs)
     metrics = metric_columns(runs)
     if only_metrics:
@@ -105,7 +122,7 @@ def build_report(
                 row[2 + len(keys) + j] += _delta(r.metrics.get(m), base.metrics.get(m))
     shared = _shared(runs, keys)
     notes = [
-        f"{len(runs)} run(s) under {root}",
+        f"{len(runs)} run(s) " + (f"from {source}" if source else f"under {root}"),
         "differing keys: " + (", ".join(keys) if keys else "none (the runs share one config)"),
         "shared: " + ", ".join(f"{k}={v}" for k, v in shared.items()),
     ]
@@ -137,13 +154,15 @@ def build_report(
         [_name(r, root), *(str(r.metrics.get(k, "—")) for k in INFO), _checkpoint(r)] for r in runs
     ]
     sections.append(("per run", ["run", *INFO, "checkpoint"], info_rows))
+    studies = find_studies(paths, runs)  # Optuna sweeps: best trial, trials ranked
+    sections += optuna_sections(studies, root)
     figures = []
     labels = [
         " ".join(f"{k}={value_of(r, k)}" for k in keys) or row[0]
         for r, row in zip(runs, rows, strict=True)
     ]
     for m in metrics:
-        if m.endswith("accuracy"):
+        if is_score(m) and not m.endswith("chance"):
             rel = f"figures/{m.replace('/', '_')}.png"
             bar_chart(runs, labels, m, out / rel)
             figures.append(rel)
@@ -201,6 +220,10 @@ def build_report(
             for g in groups
         ],
     }
+    if studies:
+        data["optuna"] = optuna_json(studies)
+    if source:
+        data["source"] = source
     (out / "report.json").write_text(json.dumps(data, indent=2, default=str))
     return Report(runs, keys, metrics, markdown_table(header, rows), groups)
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from mmfw.eval.scores import is_score
+
 
 @dataclass
 class RunInfo:
@@ -87,7 +89,7 @@ def load_run_info(path: Path) -> RunInfo:
         except ValueError:
             continue
         for key, value in data.items():
-            if (key == "chance" or key.endswith("accuracy")) and isinstance(value, int | float):
+            if is_score(key) and isinstance(value, int | float):
                 metrics[f"{mfile.parent.name}/{key}"] = value
         if isinstance(data.get("per_category"), dict) and len(data["per_category"]) > 1:
             per_category[mfile.parent.name] = dict(data["per_category"])

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mmfw.eval.scores import is_score
 from mmfw.report.collect import RunInfo
 from mmfw.report.diff import value_of
 
@@ -16,7 +17,7 @@ HEADLINE = ("step", "train/loss", "val/loss", "train/tokens_per_s")
 def metric_columns(runs: list[RunInfo]) -> list[str]:
     """Benchmark accuracies (and their chance level) first, then the headline training numbers."""
     keys = {k for r in runs for k, v in r.metrics.items() if isinstance(v, int | float)}
-    evals = sorted(k for k in keys if "/" in k and k.rsplit("/", 1)[1].endswith(("accuracy", "chance"))
+    evals = sorted(k for k in keys if "/" in k and is_score(k.rsplit("/", 1)[1])
                    and not k.startswith(("data/", "eval/")))  # fmt: skip
     return evals + [k for k in HEADLINE if k in keys]
 

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from mmfw.build import build_components, build_model, build_tokenizer
 from mmfw.errors import UserError, summary
 from mmfw.eval.runner import evaluate_benchmark
+from mmfw.eval.scores import is_score
 from mmfw.training.atomic_io import AtomicCheckpointIO
 from mmfw.training.callbacks import GracefulStop, RunStats, SaveOnException, StepSeeds
 from mmfw.training.checkpoints import checkpoint_step, newest_intact
@@ -112,8 +113,10 @@ def train(
     run_id = previous.get("wandb_id") if cfg.resume and previous.get("wandb_id") else _new_id()
     if is_rank_zero():
         record.start(list(overrides or []), plan.world, wandb_id=run_id)
+    exit_code = 1  # what wandb records unless training returns: failed runs never read finished
     try:
         metrics = _train(cfg, run_dir, group, spec, plan, run_id, list(overrides or []))
+        exit_code = 0
     except SIGTERMException as e:
         if is_rank_zero():
             record.finish("interrupted", error="stopped by a signal; resume=auto continues")
@@ -124,7 +127,7 @@ def train(
             record.finish(status, error=summary(e))
         raise
     finally:
-        _finish_wandb()
+        _finish_wandb(exit_code)
         _leave_process_group()
     if is_rank_zero():
         record.finish("finished", step=metrics.get("step"))
@@ -348,7 +351,7 @@ def evaluate_at_end(cfg: DictConfig, run_dir: Path, module, parts, spec: Trainer
             errors[name] = f"{type(e).__name__}: {e}".splitlines()[0][:500]
             continue
         for key, value in result.items():
-            if key == "chance" or (key.endswith("accuracy") and isinstance(value, float)):
+            if is_score(key) and isinstance(value, float):
                 out[f"{name}/{key}"] = value
         if result.get("answers") == "none":
             out[f"{name}/answers"] = "none"
@@ -408,9 +411,10 @@ def _leave_process_group() -> None:
         torch.distributed.destroy_process_group()
 
 
-def _finish_wandb() -> None:
-    """Close the wandb run so the next job of a sweep (same process) starts a new one."""
+def _finish_wandb(exit_code: int = 0) -> None:
+    """Close the wandb run so the next job of a sweep (same process) starts a new one; a
+    non-zero ``exit_code`` marks it failed in wandb."""
     import wandb
 
     if wandb.run is not None:
-        wandb.finish()
+        wandb.finish(exit_code=exit_code)

@@ -39,3 +39,18 @@ def test_connector_sweep_report_names_exactly_the_swept_key(tmp_path):
     ).exists()
     # Each sweep job is its own wandb run, grouped by the sweep.
     assert all(len(list((sweep / j / "wandb").glob("offline-run-*"))) == 1 for j in ("0", "1"))
+
+
+def test_a_swept_task_key_is_named_once_not_in_each_interpolated_copy(tmp_path):
+    # synthetic.* is copied (${synthetic}) into data.sources.*.generator and the benchmark
+    sweep = tmp_path / "sweep"
+    run_cli("mmfw-train", "-m", "experiment=tiny_llava", "synthetic.object_size=4,6", *SMALL_TASK,
+            "data.batch_size=4", "trainer.max_steps=2", "logger=csv",
+            "benchmarks.synthetic_magnifier.max_samples=8", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    run_cli("mmfw-report", str(sweep))
+    report = json.loads((sweep / "report.json").read_text())
+    assert report["differing_keys"] == ["synthetic.object_size"]
+    assert [r["values"] for r in report["runs"]] == [
+        {"synthetic.object_size": 4},
+        {"synthetic.object_size": 6},
+    ]

@@ -308,3 +308,14 @@ def test_short_answers_are_a_word_or_phrase():
     assert is_short_answer("Red.") and is_short_answer("top left")
     assert not is_short_answer("The small object in the picture is red.")
     assert not is_short_answer("") and not is_short_answer("...")
+
+
+def test_a_run_is_evaluated_at_another_resolution_setting(trained, tmp_path):
+    run_dir, _, _ = trained
+    run = load_run(run_dir, resolution={"size": 32})
+    assert run.config.resolution.size == 32
+    assert run.processor.strategy.size == 32
+    image = Image.new("RGB", (64, 64))
+    assert run.processor.strategy(image)[0].shape[-1] == 32  # the views are 32 px now
+    with pytest.raises(ValueError, match="no key nope"):
+        load_run(run_dir, resolution={"nope": 1})

@@ -121,7 +121,7 @@ def test_runs_differing_only_by_seed_form_one_group(tmp_path):
         )
     build_report([tmp_path], tmp_path / "out")
     data = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert data["differing_keys"] == ["data.seed", "seed"]
+    assert data["differing_keys"] == ["seed"]  # data.seed follows it
     assert len(data["groups"]) == 1 and data["groups"][0]["n"] == 3
     assert data["groups"][0]["mean"]["bench/accuracy"] == pytest.approx(0.5)
 
@@ -135,3 +135,18 @@ def test_a_missing_key_differs_and_a_bad_baseline_names_the_runs(tmp_path):
     assert data["runs"][0]["config"]["extra.newline"] == "—"
     with pytest.raises(FileNotFoundError, match="is not one of the runs"):
         build_report([tmp_path], tmp_path / "out2", baseline="nope")
+
+
+def test_interpolated_copies_follow_the_overridden_key(tmp_path):
+    # `generator: ${synthetic}` copies synthetic.* into the data sources and benchmarks
+    for i, prompt in enumerate(["Answer briefly.", None]):
+        task = {"format_prompt": prompt, "canvas": 64}
+        run = make_run(tmp_path, f"r{i}", cfg(0, 9, synthetic=task,
+                       data={"sources": {"m": {"generator": task}}},
+                       benchmarks={"b": {"generator": task}}), {"b/accuracy": 0.5})  # fmt: skip
+        (run / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump([f"synthetic.format_prompt={prompt}"])
+        )
+    build_report([tmp_path], tmp_path / "out")
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert data["differing_keys"] == ["synthetic.format_prompt"]
