@@ -22,7 +22,9 @@ def main(report_dir: str, metric: str) -> int:
     print(f"report:  {root / 'report.md'}  (also report.html, report.json, figures/)")
     print(f"runs:    {report['root']}")
     print(f"swept:   {', '.join(report['differing_keys'])}\n")
-    print(f"| {' | '.join(report['groups'][0]['key'])} | n | {metric} (mean ± std) | chance |")
+    keys = list(report["groups"][0]["key"])
+    print(f"| {' | '.join(keys)} | n | {metric} (mean ± std) | chance |")
+    print("|---" * (len(keys) + 3) + "|")
     best, chance = 0.0, None
     for group in report["groups"]:
         mean = group["mean"].get(metric)
