@@ -107,7 +107,8 @@ def _job(cfg: DictConfig) -> None:
     from mmfw.eval.runner import evaluate_benchmark
     from mmfw.runs import load_run
 
-    resolution = OmegaConf.to_container(cfg.get("resolution") or {}, resolve=True)
+    changes = cfg.get("resolution")
+    resolution = OmegaConf.to_container(changes, resolve=True) if changes else {}
     run = load_run(cfg.run, ckpt=cfg.ckpt, device=cfg.device, resolution=resolution)
     overridden = any(
         o.split("=")[0].lstrip("+~").startswith("synthetic")
