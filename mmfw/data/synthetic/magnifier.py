@@ -244,13 +244,10 @@ class MagnifierGenerator:
             options.sort(key=self.answers.index)
         return [str(o) for o in options]
 
-    def _long_answer(self, rng: np.random.Generator) -> bool:
-        # no draw at 0, so datasets without long answers stay identical to earlier versions
-        fraction = self.params["long_answer_fraction"]
-        return fraction > 0 and rng.random() < fraction
-
-    def _with_distractors(self, rng: np.random.Generator) -> bool:
-        fraction = self.params["distractor_fraction"]
+    def _chance(self, key: str, rng: np.random.Generator) -> bool:
+        """True with probability ``params[key]``; no draw at 0, so datasets that do not use an
+        option stay identical to earlier versions."""
+        fraction = self.params[key]
         return fraction > 0 and rng.random() < fraction
 
     def _distractors(
@@ -290,12 +287,12 @@ class MagnifierGenerator:
                     reply = LETTERS[options.index(answer)]
                 else:
                     text, reply = question, answer
-                    if split == "train" and self._long_answer(rng):
+                    if split == "train" and self._chance("long_answer_fraction", rng):
                         reply = LONG_ANSWERS[self.params["attribute"]].format(answer)
                     elif split == "train" and self.params["format_prompt"]:
                         text = f"{question}\n{self.params['format_prompt']}"
                 image, human = rel, f"<image>\n{text}"
-                if split == "train" and i and self._with_distractors(rng):
+                if split == "train" and i and self._chance("distractor_fraction", rng):
                     image, human = self._distractors(rel, text, split, i, rng)
                 records.append(
                     {

@@ -19,51 +19,55 @@ def generated_file(generator, cache_dir: str, name: str) -> str:
     return str(path)
 
 
-class SyntheticMultipleChoice(MultipleChoiceBenchmark):
-    """``test_mc.tsv`` of a generated dataset (or ``path`` when given).
+class _Generated:
+    """Mixin: ``path`` defaults to the file ``FILE`` of the generated dataset.
 
-    Yaml keys (besides the multiple-choice ones):
+    Yaml keys (besides the benchmark's own):
       generator: the task generator config (``${synthetic}``: the run's task).
       cache_dir: where generated datasets live.
     """
 
-    def __init__(self, *, generator, cache_dir: str, **mc) -> None:
-        super().__init__(**mc)
+    FILE = ""
+
+    def __init__(self, *, generator, cache_dir: str, **benchmark) -> None:
+        super().__init__(**benchmark)
         self.generator = generator
         self.cache_dir = cache_dir
 
-    def questions(self):
+    def _default_path(self) -> None:
         if not self.path:
-            self.path = generated_file(self.generator, self.cache_dir, "test_mc.tsv")
+            self.path = generated_file(self.generator, self.cache_dir, self.FILE)
+
+
+class SyntheticMultipleChoice(_Generated, MultipleChoiceBenchmark):
+    """``test_mc.tsv`` of a generated dataset (or ``path`` when given); keys as ``_Generated``
+    plus the multiple-choice ones."""
+
+    FILE = "test_mc.tsv"
+
+    def questions(self):
+        self._default_path()
         return super().questions()
 
 
-class SyntheticOpenEnded(OpenEndedBenchmark):
+class SyntheticOpenEnded(_Generated, OpenEndedBenchmark):
     """``test_open.json`` of a generated dataset: the test questions without options, scored by
-    exact match and short-answer rate. Yaml keys: as ``SyntheticMultipleChoice``, plus the
-    open-ended ones (``prompt_suffix``: the response-format prompt, null for none)."""
+    exact match and short-answer rate. Keys as ``_Generated`` plus the open-ended ones
+    (``prompt_suffix``: the response-format prompt, null for none)."""
 
-    def __init__(self, *, generator, cache_dir: str, **open_ended) -> None:
-        super().__init__(**open_ended)
-        self.generator = generator
-        self.cache_dir = cache_dir
+    FILE = "test_open.json"
 
     def questions(self):
-        if not self.path:
-            self.path = generated_file(self.generator, self.cache_dir, "test_open.json")
+        self._default_path()
         return super().questions()
 
 
-class SyntheticDistractor(DistractorBenchmark):
-    """Distractor Resistance on ``test_mc.tsv`` of a generated dataset. Yaml keys: as
-    ``SyntheticMultipleChoice``, plus the distractor ones (``num_images``, ``seed``, ...)."""
+class SyntheticDistractor(_Generated, DistractorBenchmark):
+    """Distractor Resistance on ``test_mc.tsv`` of a generated dataset. Keys as ``_Generated``
+    plus the distractor ones (``num_images``, ``seed``, ...)."""
 
-    def __init__(self, *, generator, cache_dir: str, **distractor) -> None:
-        super().__init__(**distractor)
-        self.generator = generator
-        self.cache_dir = cache_dir
+    FILE = "test_mc.tsv"
 
     def requests(self):
-        if not self.path:
-            self.path = generated_file(self.generator, self.cache_dir, "test_mc.tsv")
+        self._default_path()
         return super().requests()
