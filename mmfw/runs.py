@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmfw.build import build_components, load_run_tokenizer
 from mmfw.data.processor import SampleProcessor
+from mmfw.export.safetensors_io import INDEX, WEIGHTS, has_state, load_state
 from mmfw.models.vlm import VisionLanguageModel
 from mmfw.training.checkpoints import model_state, read_checkpoint
 
@@ -22,10 +23,22 @@ class LoadedRun:
 
 
 def checkpoint_path(run_dir: Path, ckpt: str) -> Path:
+    """``ckpt=last``: the run's ``checkpoints/last.ckpt``, or the safetensors weights of a
+    ``mmfw-export format=mmfw`` folder; else the path given."""
     path = run_dir / "checkpoints" / "last.ckpt" if ckpt == "last" else Path(ckpt)
+    if ckpt == "last" and not path.exists() and has_state(run_dir):
+        return run_dir / (WEIGHTS if (run_dir / WEIGHTS).exists() else INDEX)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist (ckpt=last or a .ckpt path)")
     return path
+
+
+def read_weights(path: Path) -> dict:
+    """The model's state dict from a checkpoint (any layout) or exported safetensors."""
+    if path.name in (WEIGHTS, INDEX):
+        return load_state(path.parent)
+    # Any layout: a file, or a DeepSpeed / FSDP2 sharded folder (consolidated on the CPU).
+    return model_state(read_checkpoint(path))
 
 
 def load_run(
@@ -51,7 +64,6 @@ def load_run(
         cfg.resolution = OmegaConf.merge(cfg.resolution, resolution)
     parts = build_components(cfg, load_run_tokenizer(run_dir))
     path = checkpoint_path(run_dir, ckpt)
-    # Any layout: a file, or a DeepSpeed / FSDP2 sharded folder (consolidated on the CPU).
-    parts.model.load_state_dict(model_state(read_checkpoint(path)), strict=True)
+    parts.model.load_state_dict(read_weights(path), strict=True)
     parts.model.to(device).eval()
     return LoadedRun(cfg, parts.model, parts.processor, path)

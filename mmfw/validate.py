@@ -313,6 +313,30 @@ def _stage(c: Checker) -> None:
                 "no such run directory or checkpoint",
                 "point it at the previous stage's run directory or a .ckpt",
             )
+    hf = c.get("model.init_from_hf")
+    if hf not in (None, MISSING):
+        p = Path(str(hf)).expanduser()
+        if p.exists() and not (p / "config.json").is_file():
+            c.add(
+                "model.init_from_hf",
+                str(hf),
+                "this folder has no config.json",
+                "give a transformers LLaVA checkpoint folder (mmfw-export format=hf_llava) or a hub id",
+            )
+        elif not p.exists() and str(hf).count("/") != 1:
+            c.add(
+                "model.init_from_hf",
+                str(hf),
+                "no such folder, and not a hub id (org/name)",
+                "give a transformers LLaVA checkpoint folder or a hub id",
+            )
+        if init_from not in (None, MISSING):
+            c.add(
+                "model.init_from_hf",
+                str(hf),
+                "stage.init_from is set too",
+                "start from one of them",
+            )
     c.number("optim.weight_decay", 0)
     c.number("optim.warmup_ratio", 0, 1)
     c.integer("optim.warmup_steps", 0, none=True)

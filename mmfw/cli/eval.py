@@ -31,6 +31,7 @@ def main() -> None:
 
 
 def validate_eval(cfg: DictConfig) -> list[str]:
+    from mmfw.export.safetensors_io import has_state
     from mmfw.training.checkpoints import is_intact
     from mmfw.validate import MISSING, Checker
 
@@ -48,7 +49,9 @@ def validate_eval(cfg: DictConfig) -> list[str]:
         else:
             ckpt = str(c.get("ckpt"))
             path = run_dir / "checkpoints" / "last.ckpt" if ckpt == "last" else Path(ckpt)
-            if not path.exists():
+            if ckpt == "last" and not path.exists() and has_state(run_dir):
+                pass  # an mmfw-export format=mmfw folder
+            elif not path.exists():
                 c.add(
                     "ckpt", ckpt, f"{path} does not exist", "ckpt=last or the path of a checkpoint"
                 )

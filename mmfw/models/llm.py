@@ -37,8 +37,8 @@ def build_causal_lm(
       dtype: float32 | bfloat16 | float16.
       trust_remote_code: allow the checkpoint's own Python code (off unless you trust it).
 
-    ``vocab_size`` is wired from the tokenizer: a model built from config gets exactly the
-    tokenizer's size; a pretrained model is resized when the tokenizer gained tokens. Without a
+    ``vocab_size`` is wired from the tokenizer: a model built from config gets the tokenizer's
+    size (or ``config.vocab_size`` where that is larger); a pretrained model is resized when the tokenizer gained tokens. Without a
     tokenizer (planning) it is None and ``config.vocab_size`` (the published size) is used.
     Under ``torch.device("meta")`` a pretrained model is built from its config alone.
     """
@@ -68,7 +68,9 @@ def build_causal_lm(
         return model
     kwargs = plain(config)
     if vocab_size is not None:
-        kwargs["vocab_size"] = vocab_size
+        # At least the tokenizer's size; a larger config.vocab_size (llava-hf pads 32002 rows
+        # to 32064) is kept.
+        kwargs["vocab_size"] = max(int(vocab_size), int(kwargs.get("vocab_size") or 0))
     elif "vocab_size" not in kwargs:
         raise ValueError("llm.config.vocab_size is needed to build the LLM without a tokenizer")
     hf_config = AutoConfig.for_model(model_type, **kwargs)

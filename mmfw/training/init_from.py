@@ -88,14 +88,14 @@ def load_init_weights(model: nn.Module, init_from: str, adapters_mode: str) -> d
         )
         raise ValueError(
             f"stage.init_from={init_from}: {path} does not match this model; "
-            f"missing keys {_few(missing)}, unexpected keys {_few(unexpected)}; {hint}"
+            f"missing keys {few(missing)}, unexpected keys {few(unexpected)}; {hint}"
         )
-    with _gathered(model):
+    with gathered(model):
         model.load_state_dict(state, strict=True)
     return {"path": str(path), "tensors": len(state), "sha256": fingerprint(state)}
 
 
-def _few(keys: list[str], n: int = 5) -> str:
+def few(keys: list[str], n: int = 5) -> str:
     return (
         "[]"
         if not keys
@@ -103,7 +103,7 @@ def _few(keys: list[str], n: int = 5) -> str:
     )
 
 
-def _gathered(model: nn.Module):
+def gathered(model: nn.Module):
     """Under ZeRO-3 the parameters are partitioned: gather them to load, then re-partition."""
     params = [p for p in model.parameters() if hasattr(p, "ds_id")]
     if not params:

@@ -10,6 +10,7 @@ import torch
 
 from mmfw.models.vlm import VisionLanguageModel
 from mmfw.training.init_from import load_init_weights
+from mmfw.training.init_from_hf import load_hf_weights
 from mmfw.training.stages import Stage
 from mmfw.training.strategies.base import StrategySpec
 from mmfw.training.strategies.single import SingleDevice
@@ -45,9 +46,11 @@ class VLMModule(L.LightningModule):
         precision: str = "32-true",
         activation_checkpointing: list[str] | None = None,
         loss_reduction: str = "token",
+        init_from_hf: str | None = None,
     ) -> None:
         super().__init__()
         self.loss_reduction = loss_reduction
+        self.init_from_hf = init_from_hf
         self._build_model = build_model
         self.stage = stage
         self.optim = optim
@@ -68,6 +71,8 @@ class VLMModule(L.LightningModule):
             self.init_info = load_init_weights(
                 model, self.stage.init_from, self.stage.init_adapters
             )
+        elif self.init_from_hf:
+            self.init_info = load_hf_weights(model, self.init_from_hf)
         self.stage.freeze(model)
         if self.precision_name.endswith("-mixed") and self.parallel.upcast_trainable:
             # Mixed precision keeps float32 master weights for what trains (autocast or FSDP's

@@ -29,6 +29,7 @@ from mmfw.training.distributed import (
     watch_parent,
 )
 from mmfw.training.init_from import resolve_source
+from mmfw.training.init_from_hf import with_hf_architecture
 from mmfw.training.module import VLMModule, format_groups
 from mmfw.training.preemption import Preemption
 from mmfw.training.run_record import RunRecord
@@ -153,6 +154,9 @@ def _train(
     overrides: list[str] | None = None,
 ) -> dict:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    init_from_hf = cfg.get("model", {}).get("init_from_hf")
+    if init_from_hf:
+        cfg = with_hf_architecture(cfg)  # the saved config then rebuilds it without the source
     resolved = save_resolved_config(cfg, run_dir)
 
     datamodule = instantiate(cfg.data)
@@ -179,6 +183,7 @@ def _train(
         precision=spec.precision,
         activation_checkpointing=spec.activation_checkpointing,
         loss_reduction=str(cfg.data.get("loss_reduction", "token")),
+        init_from_hf=str(init_from_hf) if init_from_hf else None,
     )
 
     ckpt_path = resolve_resume(cfg.resume, run_dir)
@@ -394,8 +399,11 @@ class ReportSetup(L.Callback):
         )
         if pl_module.init_info:
             info = pl_module.init_info
+            source = (
+                "model.init_from_hf" if info.get("kind") == "init_from_hf" else "stage.init_from"
+            )
             print(
-                f"mmfw: stage.init_from loaded {info['tensors']} tensors from {info['path']} (sha256 {info['sha256']})"
+                f"mmfw: {source} loaded {info['tensors']} tensors from {info['path']} (sha256 {info['sha256']})"
             )
         rows = getattr(pl_module, "param_group_table", [])
         print(format_groups(rows))

@@ -1,0 +1,201 @@
+"""Export → ``model.init_from_hf`` gives back the same model, for every exportable variant;
+what has no transformers counterpart is refused by name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+import mmfw
+from mmfw.build import build_components, build_tokenizer
+from mmfw.data.templates.base import Turn
+from mmfw.errors import ConfigProblems
+from mmfw.export.hf_support import NotExportable, describe
+from mmfw.export.run_export import export_run
+from mmfw.runs import load_run
+from mmfw.training.init_from_hf import load_hf_weights, with_hf_architecture
+from tests.conftest import SMALL_TASK, run_cli
+from tests.export.conftest import handmade_run
+from tests.export.test_hf_parity import load_hf
+from tests.helpers import tiny_components
+
+SIGLIP = ("encoder=tiny_siglip", "resolution.fill=[127,127,127]")  # HF pads with mean x 255
+VARIANTS = {
+    "llava": ("experiment=tiny_llava",),
+    "linear_connector": ("experiment=tiny_llava", "connector=linear"),
+    "siglip_full": ("experiment=tiny_llava", *SIGLIP),
+    "penultimate_tied": (
+        "experiment=tiny_llava",
+        "encoder.select_layer=-2",
+        "llm.config.tie_word_embeddings=true",
+    ),
+    "resize": ("experiment=tiny_llava", "resolution=fixed_64"),
+    "lora": ("experiment=tiny_llava", "stage=lora", "stage.adapters.lora.r=4"),
+    "llava_next": ("experiment=tiny_llava_next_7b",),
+    "llava_next_siglip": ("experiment=tiny_llava_next_7b", "encoder=tiny_siglip"),
+}
+
+
+def logits(run_model, processor, image: Image.Image) -> torch.Tensor:
+    sample = processor.prompt_sample([Turn("human", "<image>\nWhat colour is it?")], [image])
+    ids = torch.tensor([sample.input_ids])
+    with torch.no_grad():
+        return run_model(
+            ids, torch.ones_like(ids), images=sample.images, layouts=sample.layouts
+        ).logits
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_export_then_init_from_hf_is_the_same_model(variant, tmp_path):
+    overrides = VARIANTS[variant]
+    run_dir = handmade_run(tmp_path / "run", *overrides, *SMALL_TASK)
+    fmt = "hf_llava_next" if "next" in variant else "hf_llava"
+    out = tmp_path / "export"
+    export_run(run_dir, fmt, out)
+    run = load_run(run_dir)
+    image = Image.new("RGB", (53, 37), (200, 40, 30))
+    ours = logits(run.model, run.processor, image)
+
+    # transformers runs the export to within 1e-4.
+    hf, processor = load_hf(out)
+    prompt = "".join(
+        s.text
+        for s in run.processor.template.prompt([Turn("human", "<image>\nWhat colour is it?")])
+    )
+    with torch.no_grad():
+        theirs = hf(**processor(images=image, text=prompt, return_tensors="pt")).logits
+    assert (theirs - ours).abs().max().item() < 1e-4
+
+    # init_from_hf rebuilds it: same logits (LoRA comes back merged, as a full model).
+    back = [o for o in overrides if not o.startswith("stage")] + [
+        "stage=full",
+        f"model.init_from_hf={out}",
+    ]
+    cfg = with_hf_architecture(mmfw.compose([*back, *SMALL_TASK]))
+    tokenizer = build_tokenizer(cfg, tmp_path / "tok", lambda: iter(()))
+    parts = build_components(cfg, tokenizer)
+    info = load_hf_weights(parts.model, str(out))
+    assert info["tensors"] == len(parts.model.state_dict())
+    again = logits(parts.model.eval(), parts.processor, image)
+    assert torch.allclose(again, ours, atol=1e-5, rtol=0)
+
+
+def test_init_from_hf_through_mmfw_train(llava_run, tmp_path):
+    """A training run starts from an export: the log names the source, the run's config holds
+    the checkpoint's architecture, and evaluation before any learning reproduces the source."""
+    out = tmp_path / "hf"
+    run_cli("mmfw-export", f"run={llava_run}", "format=hf_llava", f"out={out}")
+    run_dir = tmp_path / "run"
+    proc = run_cli(
+        "mmfw-train", "experiment=tiny_llava", f"model.init_from_hf={out}", "trainer.max_steps=1",
+        "stage.lr=1e-12", "logger=csv", f"hydra.run.dir={run_dir}", *SMALL_TASK,
+    )  # fmt: skip
+    assert f"model.init_from_hf loaded 64 tensors from {out}" in proc.stdout + proc.stderr
+    groups = json.loads((run_dir / "optimizer_groups.json").read_text())
+    assert groups["init_from"]["kind"] == "init_from_hf"
+    source = json.loads((llava_run / "metrics.json").read_text())
+    started = json.loads((run_dir / "metrics.json").read_text())
+    assert started["synthetic_magnifier/accuracy"] == source["synthetic_magnifier/accuracy"]
+
+
+def test_init_from_hf_contradictions_are_named(llava_run, tmp_path):
+    out = tmp_path / "hf"
+    export_run(llava_run, "hf_llava", out)
+    cfg = mmfw.compose(["experiment=tiny_llava", "connector=linear", "encoder.select_layer=-2",
+                        "resolution=tiny_anyres", f"model.init_from_hf={out}", *SMALL_TASK])  # fmt: skip
+    with pytest.raises(ConfigProblems) as e:
+        with_hf_architecture(cfg)
+    text = str(e.value)
+    assert (
+        "encoder.select_layer=-1" in text
+        and "connector=mlp2x_gelu" in text
+        and "FixedResolution" not in text
+    )
+    assert "fixed/pad strategy" in text
+
+
+def test_init_from_hf_lists_unmapped_keys(llava_run, tmp_path):
+    """A recipe whose model has weights the checkpoint lacks (a newline embedding) fails
+    with the keys named, before training."""
+    out = tmp_path / "hf"
+    export_run(llava_run, "hf_llava", out)
+    cfg, parts = tiny_components(tmp_path, "resolution=tiny_hd9")
+    with pytest.raises(ValueError, match=r"image_newline|image_separator"):
+        load_hf_weights(parts.model, str(out))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fmt", "named"),
+    [
+        (("connector=tiny_resampler",), "hf_llava", "connector"),
+        (("fusion=tiny_hyper_attention",), "hf_llava", "fusion"),
+        (("encoder=tiny_patch_linear", "resolution=tiny_native"), "hf_llava", "encoder"),
+        (("resolution=tiny_hd9",), "hf_llava", "resolution"),
+        (("resolution.fill=[0,0,0]",), "hf_llava", "resolution.fill"),
+        (("resolution=tiny_anyres", "resolution.newline=false"), "hf_llava_next", "newline"),
+        ((), "hf_llava_next", "format=hf_llava"),
+        (("stage=partial_lora",), "hf_llava", "Partial LoRA"),
+    ],
+)
+def test_parts_without_a_transformers_counterpart_are_refused(overrides, fmt, named, tmp_path):
+    cfg, parts = tiny_components(tmp_path, *overrides)
+    with pytest.raises(NotExportable) as e:
+        describe(cfg, parts.model, fmt)
+    assert named in str(e.value) and "format=mmfw" in str(e.value)
+
+
+def test_mmfw_format_sharded_evaluates_like_the_run(llava_run, tmp_path):
+    """format=mmfw: safetensors (sharded here) + config + tokenizer; mmfw-eval on it writes the
+    run's predictions."""
+    out = tmp_path / "mmfw"
+    run_cli("mmfw-export", f"run={llava_run}", "format=mmfw", f"out={out}", "max_shard_size=100KB")
+    assert (out / "model.safetensors.index.json").exists()
+    assert len(list(out.glob("model-*.safetensors"))) > 1
+    run_cli("mmfw-eval", f"run={out}")
+    mine = (out / "eval" / "synthetic_magnifier" / "predictions.jsonl").read_text()
+    source = (llava_run / "eval" / "synthetic_magnifier" / "predictions.jsonl").read_text()
+    assert [json.loads(x)["output"] for x in mine.splitlines()] == [
+        json.loads(x)["output"] for x in source.splitlines()
+    ]
+
+
+def test_export_cli_bad_input(llava_run, tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    proc = run_cli(
+        "mmfw-export",
+        f"run={llava_run}",
+        "format=hf_llava",
+        f"out={out}",
+        "overwrite=true",
+        check=False,
+    )
+    assert proc.returncode == 2 and "not an mmfw export" in proc.stderr
+    assert (out / "notes.txt").read_text() == "keep me"
+    proc = run_cli(
+        "mmfw-export",
+        f"run={tmp_path}",
+        "format=onnx",
+        f"out={tmp_path / 'x'}",
+        "bogus=1",
+        check=False,
+    )
+    assert proc.returncode == 2
+    for fragment in ("bogus=1", "run=", "not an mmfw run directory"):
+        assert fragment in proc.stderr
+    proc = run_cli(
+        "mmfw-export", f"run={llava_run}", "format=onnx", f"out={tmp_path / 'x'}", check=False
+    )
+    assert "format=onnx: use one of hf_llava, hf_llava_next, mmfw" in proc.stderr
+
+
+def test_hf_export_shards_and_reloads(llava_run, tmp_path):
+    out = tmp_path / "hf"
+    export_run(llava_run, "hf_llava", out, max_shard_size="100KB")
+    assert (out / "model.safetensors.index.json").exists()
+    hf, _ = load_hf(out)
+    assert isinstance(hf, torch.nn.Module)
