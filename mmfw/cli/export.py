@@ -75,10 +75,15 @@ def validate(values: dict[str, str], problems: list[str]) -> None:
     if values["overwrite"] not in ("true", "false"):
         problems.append(f"overwrite={values['overwrite']}: use true or false")
     out = Path(values["out"])
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and values["overwrite"] != "true":
-        problems.append(
-            f"out={out}: exists and is not empty; choose a new folder or set overwrite=true"
-        )
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if values["overwrite"] != "true":
+            problems.append(
+                f"out={out}: exists and is not empty; choose a new folder or set overwrite=true"
+            )
+        elif not (out / "export.json").exists():  # overwrite deletes only an earlier export
+            problems.append(
+                f"out={out}: holds files that are not an mmfw export; choose a new folder"
+            )
     if problems:
         raise ConfigProblems(problems)
 

@@ -127,15 +127,12 @@ class SampleProcessor:
     ) -> tuple[list[int], list[int], list[int]]:
         """Token ids and labels, each image placeholder expanded to its token count, and the
         positions where an answer ends (the turn borders text may be cut at)."""
-        ids, labels, borders = list(self.bos), [IGNORE] * len(self.bos), []
-        for seg in segments:
-            if not seg.text:
-                continue
-            piece = self.tokenizer(seg.text, add_special_tokens=False)["input_ids"]
-            ids += piece
-            labels += piece if seg.target else [IGNORE] * len(piece)
-            if seg.target:
-                borders.append(len(ids))
+        text_ids, targets, text_borders = self.tokenize(segments)
+        ids = list(self.bos) + text_ids
+        labels = [IGNORE] * len(self.bos) + [
+            t if m else IGNORE for t, m in zip(text_ids, targets, strict=True)
+        ]
+        borders = [b + len(self.bos) for b in text_borders]
         slots = [i for i, t in enumerate(ids) if t == self.image_token_id]
         if len(slots) != len(layouts):
             raise RecordError(
@@ -151,6 +148,43 @@ class SampleProcessor:
             start = slot + 1
         borders = [b + sum(extra for slot, extra in grown if slot < b) for b in borders]
         return out_ids + ids[start:], out_labels + labels[start:], borders
+
+    def tokenize(self, segments: list[Segment]) -> tuple[list[int], list[bool], list[int]]:
+        """Ids of the segments' text tokenised as ONE string (as transformers' processors and
+        the LLaVA code tokenise a prompt: a SentencePiece tokenizer would otherwise add a "▁"
+        at every join), which tokens are targets (by the character each starts at), and the
+        token count at the end of each target segment."""
+        parts = [seg for seg in segments if seg.text]
+        if not getattr(self.tokenizer, "is_fast", False):  # no offsets: one segment at a time
+            return self._tokenize_apart(parts)
+        text = "".join(seg.text for seg in parts)
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ends, flags, pos = [], [], 0
+        for seg in parts:
+            pos += len(seg.text)
+            ends.append(pos)
+            flags.append(seg.target)
+        targets, k = [], 0
+        for start, _ in enc["offset_mapping"]:
+            while k < len(ends) - 1 and start >= ends[k]:
+                k += 1
+            targets.append(flags[k])
+        borders = [
+            sum(1 for start, _ in enc["offset_mapping"] if start < end)
+            for end, flag in zip(ends, flags, strict=True)
+            if flag
+        ]
+        return list(enc["input_ids"]), targets, borders
+
+    def _tokenize_apart(self, parts: list[Segment]) -> tuple[list[int], list[bool], list[int]]:
+        ids, targets, borders = [], [], []
+        for seg in parts:
+            piece = self.tokenizer(seg.text, add_special_tokens=False)["input_ids"]
+            ids += piece
+            targets += [seg.target] * len(piece)
+            if seg.target:
+                borders.append(len(ids))
+        return ids, targets, borders
 
     def training_sample(self, record: Record, image_root: Path, **options) -> Sample:
         """Tokenised training sample; raises RecordError (with a reason) for unusable records.

@@ -1,6 +1,6 @@
 """The processor of an export: image processor + tokenizer (image token, BOS, chat template).
 
-Measured parity with mmfw's preprocessing (docs/hf_export_plan.md §3): the torchvision-backed
+Measured parity with mmfw's preprocessing (docs/hf_export.md §3): the torchvision-backed
 ``LlavaImageProcessor`` / ``LlavaNextImageProcessor`` configured as below give the same pixel
 values to ~2e-7; the PIL-backed variants do not (1e-2), so the export names the former.
 """

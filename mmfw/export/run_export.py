@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from mmfw.errors import UserError
 from mmfw.export.hf_support import FORMATS, describe
-from mmfw.export.safetensors_io import save_state
+from mmfw.export.safetensors_io import rename_saved, save_state
 from mmfw.training.init_from import fingerprint, merge_lora
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -115,6 +115,9 @@ def _export_hf(run, run_dir: Path, out: Path, fmt: str, dtype: str, max_shard_si
     )
     out.mkdir(parents=True, exist_ok=True)
     hf.save_pretrained(str(out), max_shard_size=max_shard_size)
+    # transformers 5 saves the tower as vision_tower.*; the llava-hf releases (and transformers
+    # 4, vLLM, SGLang) name it vision_tower.vision_model.*, which transformers 5 reads as well.
+    rename_saved(out, release_name)
     interpolation = str(cfg.resolution.get("interpolation", "bicubic"))
     processor = build_processor(arch, tok, interpolation, int(model.encoder.patch_size))
     processor.save_pretrained(str(out))
@@ -127,3 +130,10 @@ def _export_hf(run, run_dir: Path, out: Path, fmt: str, dtype: str, max_shard_si
         "baked_position_embeddings": baked,
         "chat_template": tok.chat_template is not None,
     }
+
+
+def release_name(key: str) -> str:
+    """The llava-hf release name of a tensor transformers 5 saved."""
+    if key.startswith("vision_tower.") and not key.startswith("vision_tower.vision_model."):
+        return "vision_tower.vision_model." + key[len("vision_tower.") :]
+    return key

@@ -50,3 +50,22 @@ def load_state(folder: Path) -> dict[str, torch.Tensor]:
     for name in files:
         state.update(load_file(str(folder / name)))
     return state
+
+
+def rename_saved(folder: Path, rename) -> int:
+    """Rename the tensors of saved weights (either layout) in place; returns how many changed."""
+    from safetensors.torch import load_file, save_file
+
+    index_path = folder / INDEX
+    index = json.loads(index_path.read_text()) if index_path.exists() else None
+    files = sorted(set(index["weight_map"].values())) if index else [WEIGHTS]
+    changed = 0
+    for name in files:
+        tensors = load_file(str(folder / name))
+        renamed = {rename(k): v for k, v in tensors.items()}
+        changed += sum(a != b for a, b in zip(tensors, renamed, strict=True))
+        save_file(renamed, str(folder / name), metadata={"format": "pt"})
+    if index:
+        index["weight_map"] = {rename(k): v for k, v in index["weight_map"].items()}
+        index_path.write_text(json.dumps(index, indent=2))
+    return changed

@@ -125,3 +125,60 @@ def test_collator_pads_left_or_right(parts, folder):
         assert (row[0] == 0) if side == "left" else (row[-1] == 0)
         assert torch.equal(batch["input_ids"][1][row.bool()], torch.tensor(b.input_ids))
         assert len(batch["images"]) == 1
+
+
+def metaspace_tokenizer():
+    """A SentencePiece-style (Llama / Vicuna) tokenizer: Metaspace pre-tokenizer that
+    prepends "▁" to the first word of every call, so tokenising a prompt in pieces differs
+    from tokenising it whole."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    specials = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
+    corpus = [
+        "A chat between a user and an assistant. USER: What colour is it? ASSISTANT: green"
+    ] * 20
+    tok.train_from_iterator(
+        corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=specials, show_progress=False)
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+        pad_token="<pad>", extra_special_tokens=["<image>"],
+    )  # fmt: skip
+
+
+def test_prompts_are_tokenised_whole_as_transformers_does(parts, folder):
+    """Ids equal the whole rendered text's (what transformers' processors and the LLaVA code
+    compute), with a SentencePiece-style tokenizer too, and the labels are exactly the answer."""
+    from mmfw.data.processor import SampleProcessor
+    from mmfw.data.templates.separator import SeparatorTemplate
+
+    tok = metaspace_tokenizer()
+    template = SeparatorTemplate(system="A chat between a user and an assistant.")
+    proc = SampleProcessor(
+        tokenizer=tok, template=template, strategy=parts.strategy, counter=lambda layout: 1,
+        max_length=512,
+    )  # fmt: skip
+    rec = record(None, ("What colour is it?", "green"), ("And now?", "red"))
+    sample = proc.training_sample(rec, folder)
+    text = "".join(s.text for s in template.render(rec.turns))
+    whole = tok(text, add_special_tokens=False)["input_ids"]
+    assert sample.input_ids == [tok.bos_token_id, *whole]
+    apart = [
+        i
+        for s in template.render(rec.turns)
+        for i in tok(s.text, add_special_tokens=False)["input_ids"]
+    ]
+    assert apart != whole  # the case this guards: a "▁" at every join when tokenised apart
+    answers = [t for t in sample.labels if t != IGNORE]
+    assert tok.decode(answers).replace(" ", "") == "green</s>red</s>"
+    prompt = proc.prompt_sample(rec.turns[:1], [])
+    assert prompt.input_ids == [
+        tok.bos_token_id,
+        *tok("".join(s.text for s in template.prompt(rec.turns[:1])), add_special_tokens=False)[
+            "input_ids"
+        ],
+    ]

@@ -43,6 +43,13 @@ def test_export_matches_mmfw_logits_and_predictions(fmt, request, tmp_path):
     assert (out / "config.json").exists() and (out / "model.safetensors").exists()
     assert json.loads((out / "export.json").read_text())["format"] == fmt
     assert info["baked_position_embeddings"] is (fmt == "hf_llava_next")  # 32-px crops, 64-px ViT
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as f:  # the llava-hf release names
+        names = list(f.keys())
+    assert all(n.startswith(("vision_tower.vision_model.", "language_model.model.",
+                             "language_model.lm_head.", "multi_modal_projector.", "image_newline"))
+               for n in names), names  # fmt: skip
     hf, processor = load_hf(out)
     expected = (
         "LlavaNextForConditionalGeneration"

@@ -163,34 +163,29 @@ def test_mmfw_format_sharded_evaluates_like_the_run(llava_run, tmp_path):
 
 
 def test_export_cli_bad_input(llava_run, tmp_path):
+    """Every problem at once, before anything is loaded; overwrite never deletes a folder
+    mmfw did not write."""
     out = tmp_path / "taken"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     proc = run_cli(
-        "mmfw-export",
-        f"run={llava_run}",
-        "format=hf_llava",
-        f"out={out}",
-        "overwrite=true",
+        "mmfw-export", f"run={llava_run}", "format=hf_llava", f"out={out}", "overwrite=true",
         check=False,
-    )
+    )  # fmt: skip
     assert proc.returncode == 2 and "not an mmfw export" in proc.stderr
     assert (out / "notes.txt").read_text() == "keep me"
     proc = run_cli(
-        "mmfw-export",
-        f"run={tmp_path}",
-        "format=onnx",
-        f"out={tmp_path / 'x'}",
-        "bogus=1",
-        check=False,
+        "mmfw-export", f"run={tmp_path}", "format=onnx", f"out={out}", "bogus=1", check=False
     )
     assert proc.returncode == 2
-    for fragment in ("bogus=1", "run=", "not an mmfw run directory"):
-        assert fragment in proc.stderr
-    proc = run_cli(
-        "mmfw-export", f"run={llava_run}", "format=onnx", f"out={tmp_path / 'x'}", check=False
-    )
-    assert "format=onnx: use one of hf_llava, hf_llava_next, mmfw" in proc.stderr
+    for fragment in (
+        "4 problems",
+        "bogus=1: not a key=value",
+        "not an mmfw run directory",
+        "format=onnx: use one of hf_llava, hf_llava_next, mmfw",
+        "exists and is not empty",
+    ):
+        assert fragment in proc.stderr, proc.stderr
 
 
 def test_hf_export_shards_and_reloads(llava_run, tmp_path):
@@ -199,3 +194,58 @@ def test_hf_export_shards_and_reloads(llava_run, tmp_path):
     assert (out / "model.safetensors.index.json").exists()
     hf, _ = load_hf(out)
     assert isinstance(hf, torch.nn.Module)
+
+
+LEGACY = (  # transformers 4.x / llava-hf release names → the in-memory names of transformers 5
+    ("model.language_model.", "language_model.model."),
+    ("lm_head.", "language_model.lm_head."),
+    ("model.vision_tower.", "vision_tower.vision_model."),
+    ("model.multi_modal_projector.", "multi_modal_projector."),
+)
+
+
+def test_init_from_a_llava_hf_release_layout(llava_run, tmp_path):
+    """llava-hf's published checkpoints use transformers 4's names
+    (``language_model.model.*``, ``vision_tower.vision_model.*``); init_from_hf reads them."""
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path / "release"
+    export_run(llava_run, "hf_llava", out)
+    hf, _ = load_hf(out)
+    renamed = {}
+    for key, value in hf.state_dict().items():
+        for new, old in LEGACY:
+            if key.startswith(new):
+                key = old + key[len(new) :]
+                break
+        renamed[key] = value.clone()
+    (out / "model.safetensors").unlink()
+    save_file(renamed, str(out / "model.safetensors"), metadata={"format": "pt"})
+    assert any(
+        k.startswith("vision_tower.vision_model.")
+        for k in load_file(str(out / "model.safetensors"))
+    )
+    cfg = with_hf_architecture(
+        mmfw.compose(["experiment=tiny_llava", f"model.init_from_hf={out}", *SMALL_TASK])
+    )
+    parts = build_components(cfg, build_tokenizer(cfg, tmp_path / "tok", lambda: iter(())))
+    load_hf_weights(parts.model, str(out))
+    run = load_run(llava_run)
+    image = Image.new("RGB", (40, 64), (20, 40, 230))
+    assert torch.equal(
+        logits(parts.model.eval(), parts.processor, image), logits(run.model, run.processor, image)
+    )
+
+
+def test_a_padded_vocabulary_is_kept():
+    """llava-hf pads 32002 tokenizer rows to 32064 embedding rows: the LLM keeps the larger."""
+    from mmfw.models.llm import build_causal_lm
+
+    tiny = {
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+    }
+    assert build_causal_lm(vocab_size=10, config={**tiny, "vocab_size": 16}).config.vocab_size == 16
+    assert build_causal_lm(vocab_size=20, config={**tiny, "vocab_size": 16}).config.vocab_size == 20
