@@ -25,6 +25,10 @@ from mmfw.validate import parse_image_sizes
 
 def plan(cfg: DictConfig) -> dict:
     """The ``mmfw-plan`` JSON contract (see README)."""
+    if (cfg.get("model") or {}).get("init_from_hf"):
+        from mmfw.training.init_from_hf import with_hf_architecture
+
+        cfg = with_hf_architecture(cfg)  # plan the checkpoint's architecture, as training builds it
     warnings: list[str] = []
     strategy = instantiate(cfg.resolution)
     vocab = None if llm_knows_vocab(cfg) else int(cfg.tokenizer.vocab_size)

@@ -44,33 +44,42 @@ def _system(default: str) -> str:
     )
 
 
+def _conversation(
+    default_system: str, image_token: str, system: str, turn: str, generation: str
+) -> str:
+    """The shared frame: the system block (jinja expression ``system`` using the variable
+    ``system``), each message (``turn``, using ``m`` and ``text``), then the generation prompt."""
+    return (
+        _system(default_system)
+        + f"{{%- if system -%}}{{{{ {system} }}}}{{%- endif -%}}"
+        + "{%- for m in msgs -%}"
+        + _content(image_token)
+        + turn
+        + "{%- endfor -%}"
+        + f"{{%- if add_generation_prompt -%}}{{{{ {_q(generation)} }}}}{{%- endif -%}}"
+    )
+
+
 def chat_template(template: ChatTemplate, image_token: str) -> str | None:
     """The jinja template for ``template``, or None where mmfw has no rendering for its kind."""
+    nl = "\n"
     if isinstance(template, SeparatorTemplate):
         t = template
-        return (
-            _system(t.system)
-            + f"{{%- if system -%}}{{{{ system ~ {_q(t.sep)} }}}}{{%- endif -%}}"
-            + "{%- for m in msgs -%}"
-            + _content(image_token)
-            + "{%- if m['role'] == 'user' -%}"
-            + f"{{{{ {_q(t.user + ': ')} ~ text ~ {_q(t.sep)} }}}}"
-            + f"{{%- else -%}}{{{{ {_q(t.assistant + ': ')} ~ text ~ {_q(t.sep2)} }}}}"
-            + "{%- endif -%}{%- endfor -%}"
-            + f"{{%- if add_generation_prompt -%}}{{{{ {_q(t.assistant + ':')} }}}}{{%- endif -%}}"
+        turn = (
+            "{%- if m['role'] == 'user' -%}"
+            f"{{{{ {_q(t.user + ': ')} ~ text ~ {_q(t.sep)} }}}}"
+            f"{{%- else -%}}{{{{ {_q(t.assistant + ': ')} ~ text ~ {_q(t.sep2)} }}}}"
+            "{%- endif -%}"
+        )
+        return _conversation(
+            t.system, image_token, f"system ~ {_q(t.sep)}", turn, t.assistant + ":"
         )
     if isinstance(template, ChatMLTemplate):
         t = template
-        return (
-            _system(t.system)
-            + f"{{%- if system -%}}{{{{ {_q(t.start + 'system' + chr(10))} ~ system ~ {_q(t.end + chr(10))} }}}}{{%- endif -%}}"
-            + "{%- for m in msgs -%}"
-            + _content(image_token)
-            + "{%- set role = "
-            + f"{_q(t.user)} if m['role'] == 'user' else {_q(t.assistant)}"
-            + " -%}"
-            + f"{{{{ {_q(t.start)} ~ role ~ {_q(chr(10))} ~ text ~ {_q(t.end + chr(10))} }}}}"
-            + "{%- endfor -%}"
-            + f"{{%- if add_generation_prompt -%}}{{{{ {_q(t.start + t.assistant + chr(10))} }}}}{{%- endif -%}}"
+        turn = (
+            f"{{%- set role = {_q(t.user)} if m['role'] == 'user' else {_q(t.assistant)} -%}}"
+            f"{{{{ {_q(t.start)} ~ role ~ {_q(nl)} ~ text ~ {_q(t.end + nl)} }}}}"
         )
+        head = f"{_q(t.start + 'system' + nl)} ~ system ~ {_q(t.end + nl)}"
+        return _conversation(t.system, image_token, head, turn, t.start + t.assistant + nl)
     return None

@@ -249,3 +249,18 @@ def test_a_padded_vocabulary_is_kept():
     }
     assert build_causal_lm(vocab_size=10, config={**tiny, "vocab_size": 16}).config.vocab_size == 16
     assert build_causal_lm(vocab_size=20, config={**tiny, "vocab_size": 16}).config.vocab_size == 20
+
+
+def test_plan_uses_the_checkpoint_architecture(llava_run, tmp_path):
+    """mmfw-plan with model.init_from_hf counts the checkpoint's parameters, not the recipe's."""
+    from mmfw.plan import plan
+
+    out = tmp_path / "hf"
+    export_run(llava_run, "hf_llava", out)
+    bigger = ["llm.config.hidden_size=128", "llm.config.intermediate_size=256"]
+    cfg = mmfw.compose(
+        ["experiment=tiny_llava", *bigger, f"model.init_from_hf={out}", *SMALL_TASK],
+        config_name="plan",
+    )
+    params = plan(cfg)["params"]["total"]
+    assert params == sum(p.numel() for p in load_run(llava_run).model.parameters())
