@@ -141,15 +141,18 @@ def load_hf_weights(model, src: str) -> dict:
         raise UserError(
             f"model.init_from_hf={src}: the checkpoint lacks weights {few(sorted(info['missing_keys']))}"
         )
-    expected = model.state_dict()
-    linear = "connector.proj.weight" in expected
-    state, unmapped = from_hf_state_dict(hf.state_dict(), linear)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected)) + unmapped
+    expected = set(model.state_dict())
+    # Shapes from the live tensors; under ZeRO-3 a parameter is a partition that knows its
+    # full shape as ds_shape.
+    tensors = [*model.named_parameters(remove_duplicate=False), *model.named_buffers()]
+    shapes = {k: tuple(getattr(v, "ds_shape", v.shape)) for k, v in tensors}
+    state, unmapped = from_hf_state_dict(hf.state_dict(), "connector.proj.weight" in expected)
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected) + unmapped
     wrong = [
-        f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}"
+        f"{k} {tuple(v.shape)} vs {shapes[k]}"
         for k, v in state.items()
-        if k in expected and v.shape != expected[k].shape
+        if k in shapes and tuple(v.shape) != shapes[k]
     ]
     if missing or unexpected or wrong:
         raise UserError(

@@ -118,7 +118,9 @@ def test_submitit_local_runs_a_two_job_sweep(tmp_path):
     "sweeper",
     [
         ["hydra/sweeper=optuna_maximize"],
-        ["hydra/sweeper=optuna", "hydra.sweeper.direction=maximize"],
+        pytest.param(
+            ["hydra/sweeper=optuna", "hydra.sweeper.direction=maximize"], marks=pytest.mark.slow
+        ),
     ],
 )
 def test_optuna_sweeper_tunes_the_objective_from_metrics_json(sweeper, tmp_path):

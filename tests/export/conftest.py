@@ -12,7 +12,7 @@ from tests.conftest import SMALL_TASK, run_cli
 from tests.helpers import tiny_components
 
 
-def trained_run(root: Path, experiment: str, steps: int = 60) -> Path:
+def trained_run(root: Path, experiment: str, steps: int = 20) -> Path:
     """``mmfw-train experiment=<experiment>`` for a few steps; evaluates at the end, so the
     run has ``eval/synthetic_magnifier/predictions.jsonl``."""
     run_cli(

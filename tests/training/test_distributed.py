@@ -99,7 +99,9 @@ DEEPSPEED = {
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param(c, marks=pytest.mark.slow) if c in ("zero3-lora", "zero2-partial_lora") else c
+        pytest.param(c, marks=pytest.mark.slow)
+        if c in ("zero3-lora", "zero2-partial_lora", "zero2-lora")
+        else c
         for c in sorted(DEEPSPEED)
     ],
 )
