@@ -31,7 +31,7 @@ def main() -> None:
 
 
 def validate_eval(cfg: DictConfig) -> list[str]:
-    from mmfw.export.safetensors_io import has_state
+    from mmfw.training.safetensors_io import has_state
     from mmfw.training.checkpoints import is_intact
     from mmfw.validate import MISSING, Checker
 

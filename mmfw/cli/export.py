@@ -50,7 +50,7 @@ def validate(values: dict[str, str], problems: list[str]) -> None:
     """Every problem of the command at once (ConfigProblems), before anything is read."""
     from mmfw.export.hf_support import FORMATS
     from mmfw.export.run_export import DTYPES
-    from mmfw.export.safetensors_io import has_state
+    from mmfw.training.safetensors_io import has_state
     from mmfw.training.checkpoints import is_intact
 
     if any(not values.get(k) for k in REQUIRED):

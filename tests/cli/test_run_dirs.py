@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import BIN, REPO, SMALL_TASK, run_cli
 
 ARGS = [
@@ -45,6 +47,7 @@ def test_rerunning_into_a_finished_run_is_refused_and_it_stays_byte_for_byte(tmp
     assert tree(tmp_path) == before
 
 
+@pytest.mark.slow  # the default suite stays under 15 minutes; make test-full runs it
 def test_sigkill_then_resume_auto_finds_the_run_by_name_and_keeps_its_history(tmp_path):
     common = [*ARGS, "trainer.max_steps=30", "name=history", f"paths.runs={tmp_path}"]
     proc = subprocess.Popen([str(BIN / "mmfw-train"), *common], cwd=REPO, env=os.environ.copy(),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import SMALL_TASK, run_cli
 
 
@@ -41,6 +43,7 @@ def test_connector_sweep_report_names_exactly_the_swept_key(tmp_path):
     assert all(len(list((sweep / j / "wandb").glob("offline-run-*"))) == 1 for j in ("0", "1"))
 
 
+@pytest.mark.slow  # the default suite stays under 15 minutes; make test-full runs it
 def test_a_swept_task_key_is_named_once_not_in_each_interpolated_copy(tmp_path):
     # synthetic.* is copied (${synthetic}) into data.sources.*.generator and the benchmark
     sweep = tmp_path / "sweep"

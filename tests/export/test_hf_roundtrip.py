@@ -166,7 +166,7 @@ def test_mmfw_format_sharded_evaluates_like_the_run(llava_run, tmp_path):
     """format=mmfw: safetensors (sharded here) + config + tokenizer; mmfw-eval on it writes the
     run's predictions."""
     out = tmp_path / "mmfw"
-    run_cli("mmfw-export", f"run={llava_run}", "format=mmfw", f"out={out}", "max_shard_size=100KB")
+    export_run(llava_run, "mmfw", out, max_shard_size="100KB")
     assert (out / "model.safetensors.index.json").exists()
     assert len(list(out.glob("model-*.safetensors"))) > 1
     run_cli("mmfw-eval", f"run={out}")
@@ -279,3 +279,29 @@ def test_plan_uses_the_checkpoint_architecture(llava_run, tmp_path):
     )
     params = plan(cfg)["params"]["total"]
     assert params == sum(p.numel() for p in load_run(llava_run).model.parameters())
+
+
+def test_llava15_recipe_plans_a_llava_hf_release_config(tmp_path):
+    """llava15_7b + model.init_from_hf with llava-1.5-7b-hf's config (written here: no network)
+    passes every contradiction check and plans the release's 7,063,427,072 parameters
+    (its 32,064-row vocabulary kept), on the meta device."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+
+    from mmfw.plan import plan
+
+    vision = CLIPVisionConfig(
+        hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+        image_size=336, patch_size=14, projection_dim=768,
+    )  # fmt: skip
+    text = LlamaConfig(
+        vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+        num_attention_heads=32,
+    )  # fmt: skip
+    LlavaConfig(
+        vision_config=vision.to_dict(), text_config=text.to_dict(), image_token_index=32000,
+        vision_feature_layer=-2, projector_hidden_act="gelu",
+    ).save_pretrained(tmp_path)  # fmt: skip
+    cfg = mmfw.compose(
+        ["experiment=llava15_7b", f"model.init_from_hf={tmp_path}"], config_name="plan"
+    )
+    assert plan(cfg)["params"]["total"] == 7_063_427_072

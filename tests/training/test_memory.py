@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -12,7 +10,6 @@ import mmfw
 from mmfw.build import build_model
 from mmfw.plan import plan
 from mmfw.training.memory import largest_layer
-from tests.conftest import run_cli
 
 
 def plan_of(*overrides):
@@ -88,23 +85,12 @@ def test_adafactor_needs_less_optimizer_memory():
 
 
 def test_text_plan_says_whether_it_fits():
-    out = run_cli(
-        "mmfw-plan",
-        "experiment=llava15_7b",
-        "stage=full",
-        "trainer=ddp",
-        "trainer.devices=8",
-        "plan.format=text",
-        "plan.gpu_memory_gb=80",
-    )
-    assert "does NOT fit a 80 GB GPU" in out.stdout
-    out = run_cli(
-        "mmfw-plan",
-        "experiment=llava15_7b",
-        "stage=full",
-        "trainer=deepspeed_zero3",
-        "trainer.devices=8",
-        "plan.format=json",
-    )
-    memory = json.loads(out.stdout)["memory"]
+    """The plan mmfw-plan prints (its CLI is tested in tests/test_plan.py), in-process."""
+    from mmfw.plan import render_text
+
+    common = ["experiment=llava15_7b", "stage=full", "trainer.devices=8"]
+    ddp = mmfw.compose([*common, "trainer=ddp", "plan.gpu_memory_gb=80"], config_name="plan")
+    assert "does NOT fit a 80 GB GPU" in render_text(plan(ddp))
+    zero3 = mmfw.compose([*common, "trainer=deepspeed_zero3"], config_name="plan")
+    memory = plan(zero3)["memory"]
     assert memory["fits"] is True and memory["per_device"]["total"] < 80 * 2**30

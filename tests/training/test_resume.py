@@ -103,6 +103,7 @@ def test_sigkill_at_a_random_moment_then_resume_is_bit_identical(reference, tmp_
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow  # the default suite stays under 15 minutes; make test-full runs it
 def test_a_truncated_last_ckpt_falls_back_to_the_newest_intact_one(reference, tmp_path):
     run_cli("mmfw-train", *COMMON, f"trainer.max_steps={STEPS}", f"hydra.run.dir={tmp_path}")
     folder = tmp_path / "checkpoints"
