@@ -9,9 +9,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmfw.build import build_components, load_run_tokenizer
 from mmfw.data.processor import SampleProcessor
-from mmfw.training.safetensors_io import INDEX, WEIGHTS, has_state, load_state
 from mmfw.models.vlm import VisionLanguageModel
 from mmfw.training.checkpoints import model_state, read_checkpoint
+from mmfw.training.safetensors_io import INDEX, WEIGHTS, has_state, load_state
 
 
 @dataclass

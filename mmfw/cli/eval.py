@@ -31,8 +31,8 @@ def main() -> None:
 
 
 def validate_eval(cfg: DictConfig) -> list[str]:
-    from mmfw.training.safetensors_io import has_state
     from mmfw.training.checkpoints import is_intact
+    from mmfw.training.safetensors_io import has_state
     from mmfw.validate import MISSING, Checker
 
     c = Checker(cfg)

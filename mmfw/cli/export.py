@@ -50,8 +50,8 @@ def validate(values: dict[str, str], problems: list[str]) -> None:
     """Every problem of the command at once (ConfigProblems), before anything is read."""
     from mmfw.export.hf_support import FORMATS
     from mmfw.export.run_export import DTYPES
-    from mmfw.training.safetensors_io import has_state
     from mmfw.training.checkpoints import is_intact
+    from mmfw.training.safetensors_io import has_state
 
     if any(not values.get(k) for k in REQUIRED):
         raise ConfigProblems(problems)

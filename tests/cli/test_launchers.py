@@ -92,6 +92,7 @@ def test_slurm_launcher_composes_and_requests_the_trainer_layout(tmp_path, monke
         assert line in script, line
 
 
+@pytest.mark.slow  # the default suite stays under 15 minutes; make test-full runs it
 def test_submitit_local_runs_a_two_job_sweep(tmp_path):
     run_cli(
         "mmfw-train",

@@ -70,6 +70,7 @@ def test_a_file_without_answers_runs_in_inference_mode(run_and_data):
     assert "has no answers: predictions written" in out.stderr
 
 
+@pytest.mark.slow  # the default suite stays under 15 minutes; make test-full runs it
 def test_two_files_of_one_benchmark_keep_separate_folders(run_and_data):
     run, data, root = run_and_data
     for name in ("first_half", "second_half"):

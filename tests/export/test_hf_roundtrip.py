@@ -180,14 +180,18 @@ def test_mmfw_format_sharded_evaluates_like_the_run(llava_run, tmp_path):
 def test_export_cli_bad_input(llava_run, tmp_path):
     """Every problem at once, before anything is loaded; overwrite never deletes a folder
     mmfw did not write."""
+    from mmfw.cli.export import parse, validate
+
     out = tmp_path / "taken"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    proc = run_cli(
-        "mmfw-export", f"run={llava_run}", "format=hf_llava", f"out={out}", "overwrite=true",
-        check=False,
-    )  # fmt: skip
-    assert proc.returncode == 2 and "not an mmfw export" in proc.stderr
+    values, problems = parse(
+        [f"run={llava_run}", "format=hf_llava", f"out={out}", "overwrite=true"]
+    )
+    with pytest.raises(ConfigProblems, match="not an mmfw export"):
+        validate(values, problems)
+    with pytest.raises(ValueError, match="not an mmfw export"):
+        export_run(llava_run, "hf_llava", out, overwrite=True)
     assert (out / "notes.txt").read_text() == "keep me"
     proc = run_cli(
         "mmfw-export", f"run={tmp_path}", "format=onnx", f"out={out}", "bogus=1", check=False
