@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tests.benchmarks.test_data_bench import WORDS as DATA_WORDS
+
 LLM = [
     "llm.config.hidden_size=256",
     "llm.config.intermediate_size=1024",
@@ -32,22 +34,7 @@ LLM = [
     "llm.config.num_key_value_heads=4",
     "data.max_length=1024",
 ]
-WORDS = [
-    "the",
-    "a",
-    "small",
-    "red",
-    "square",
-    "left",
-    "of",
-    "blue",
-    "image",
-    "shows",
-    "answer",
-    "question",
-    "green",
-    "circle",
-]
+WORDS = [*DATA_WORDS, "green", "circle"]
 
 
 def samples(processor, root: Path, n: int = 8) -> list:

@@ -35,6 +35,7 @@ def tree(d: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # the default suite stays under 15 minutes; make test-full runs it
 def test_rerunning_into_a_finished_run_is_refused_and_it_stays_byte_for_byte(tmp_path):
     run_cli("mmfw-train", *ARGS, "trainer.max_steps=2", f"hydra.run.dir={tmp_path}")
     before = tree(tmp_path)
