@@ -18,6 +18,7 @@ from mmfw.build import build_model, build_tokenizer
 from mmfw.data.formats.llava_json import RecordError, parse_record
 from mmfw.data.processor import ImageTokenCounter, SampleProcessor
 from mmfw.models.vlm import VisionLanguageModel
+from mmfw.training.init_from_hf import with_hf_architecture
 from mmfw.training.memory import model_state_memory
 from mmfw.training.stages import MODULES, module_of
 from mmfw.validate import parse_image_sizes
@@ -25,10 +26,7 @@ from mmfw.validate import parse_image_sizes
 
 def plan(cfg: DictConfig) -> dict:
     """The ``mmfw-plan`` JSON contract (see README)."""
-    if (cfg.get("model") or {}).get("init_from_hf"):
-        from mmfw.training.init_from_hf import with_hf_architecture
-
-        cfg = with_hf_architecture(cfg)  # plan the checkpoint's architecture, as training builds it
+    cfg = with_hf_architecture(cfg)  # under model.init_from_hf: the checkpoint's architecture
     warnings: list[str] = []
     strategy = instantiate(cfg.resolution)
     vocab = None if llm_knows_vocab(cfg) else int(cfg.tokenizer.vocab_size)

@@ -10,8 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 from mmfw.build import build_components, load_run_tokenizer
 from mmfw.data.processor import SampleProcessor
 from mmfw.models.vlm import VisionLanguageModel
-from mmfw.training.checkpoints import model_state, read_checkpoint
-from mmfw.training.safetensors_io import INDEX, WEIGHTS, has_state, load_state
+from mmfw.training.checkpoints import model_state, read_checkpoint, run_weights
+from mmfw.training.safetensors_io import INDEX, WEIGHTS, load_state
 
 
 @dataclass
@@ -25,9 +25,7 @@ class LoadedRun:
 def checkpoint_path(run_dir: Path, ckpt: str) -> Path:
     """``ckpt=last``: the run's ``checkpoints/last.ckpt``, or the safetensors weights of a
     ``mmfw-export format=mmfw`` folder; else the path given."""
-    path = run_dir / "checkpoints" / "last.ckpt" if ckpt == "last" else Path(ckpt)
-    if ckpt == "last" and not path.exists() and has_state(run_dir):
-        return run_dir / (WEIGHTS if (run_dir / WEIGHTS).exists() else INDEX)
+    path = run_weights(run_dir, ckpt)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist (ckpt=last or a .ckpt path)")
     return path

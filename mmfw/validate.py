@@ -107,6 +107,37 @@ class Checker:
             self.add(key, str(value), "is not a folder")
 
 
+def check_run(c: Checker) -> None:
+    """``run`` is a run directory (or a format=mmfw export) whose ``ckpt`` exists and is
+    intact (mmfw-eval, mmfw-export)."""
+    from mmfw.training.checkpoints import is_intact, run_weights
+    from mmfw.training.safetensors_io import INDEX, WEIGHTS
+
+    run = c.get("run")
+    if run is MISSING:
+        return
+    run_dir = Path(str(run))
+    if not (run_dir / ".hydra" / "config.yaml").exists():
+        c.add(
+            "run",
+            str(run),
+            "not an mmfw run directory (no .hydra/config.yaml)",
+            "give the folder mmfw-train wrote",
+        )
+        return
+    ckpt = str(c.get("ckpt"))
+    path = run_weights(run_dir, ckpt)
+    if not path.exists():
+        c.add("ckpt", ckpt, f"{path} does not exist", "ckpt=last or the path of a checkpoint")
+    elif path.name not in (WEIGHTS, INDEX) and not is_intact(path):
+        c.add(
+            "ckpt",
+            ckpt,
+            f"{path} is incomplete or corrupt",
+            "give another checkpoint (checkpoints/stepNNNNNN.ckpt)",
+        )
+
+
 def validate_train(cfg: DictConfig, *, check_devices: bool = True) -> list[str]:
     """Problems of an ``mmfw-train`` config (empty list: fine)."""
     c = Checker(cfg)

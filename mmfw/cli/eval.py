@@ -31,37 +31,10 @@ def main() -> None:
 
 
 def validate_eval(cfg: DictConfig) -> list[str]:
-    from mmfw.training.checkpoints import is_intact
-    from mmfw.training.safetensors_io import has_state
-    from mmfw.validate import MISSING, Checker
+    from mmfw.validate import MISSING, Checker, check_run
 
     c = Checker(cfg)
-    run = c.get("run")
-    if run is not MISSING:
-        run_dir = Path(str(run))
-        if not (run_dir / ".hydra" / "config.yaml").exists():
-            c.add(
-                "run",
-                str(run),
-                "not an mmfw run directory (no .hydra/config.yaml)",
-                "give the folder mmfw-train wrote",
-            )
-        else:
-            ckpt = str(c.get("ckpt"))
-            path = run_dir / "checkpoints" / "last.ckpt" if ckpt == "last" else Path(ckpt)
-            if ckpt == "last" and not path.exists() and has_state(run_dir):
-                pass  # an mmfw-export format=mmfw folder
-            elif not path.exists():
-                c.add(
-                    "ckpt", ckpt, f"{path} does not exist", "ckpt=last or the path of a checkpoint"
-                )
-            elif not is_intact(path):
-                c.add(
-                    "ckpt",
-                    ckpt,
-                    f"{path} is incomplete or corrupt",
-                    "give another checkpoint (checkpoints/stepNNNNNN.ckpt)",
-                )
+    check_run(c)
     path = c.get("benchmark.path")
     if path not in (None, MISSING):
         c.path("benchmark.path")

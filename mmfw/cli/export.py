@@ -48,26 +48,17 @@ def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
 
 def validate(values: dict[str, str], problems: list[str]) -> None:
     """Every problem of the command at once (ConfigProblems), before anything is read."""
+    from omegaconf import OmegaConf
+
     from mmfw.export.hf_support import FORMATS
     from mmfw.export.run_export import DTYPES
-    from mmfw.training.checkpoints import is_intact
-    from mmfw.training.safetensors_io import has_state
+    from mmfw.validate import Checker, check_run
 
     if any(not values.get(k) for k in REQUIRED):
         raise ConfigProblems(problems)
-    run = Path(values["run"])
-    if not (run / ".hydra" / "config.yaml").exists():
-        problems.append(
-            f"run={run}: not an mmfw run directory (no .hydra/config.yaml); give the folder mmfw-train wrote"
-        )
-    elif values["ckpt"] == "last":
-        last = run / "checkpoints" / "last.ckpt"
-        if not last.exists() and not has_state(run):
-            problems.append(f"ckpt=last: {last} does not exist; give ckpt=<a checkpoint path>")
-    elif not Path(values["ckpt"]).exists() or not is_intact(Path(values["ckpt"])):
-        problems.append(
-            f"ckpt={values['ckpt']}: missing, incomplete or corrupt; give another checkpoint"
-        )
+    checker = Checker(OmegaConf.create({"run": values["run"], "ckpt": values["ckpt"]}))
+    check_run(checker)
+    problems += checker.problems
     if values["format"] not in FORMATS:
         problems.append(f"format={values['format']}: use one of {', '.join(FORMATS)}")
     if values["dtype"] not in ("auto", *DTYPES):

@@ -48,13 +48,13 @@ def export_tokenizer(tokenizer_dir: Path, image_token: str, template, out: Path 
     return tok
 
 
-def image_processor(arch: HFArchitecture, interpolation: str):
+def image_processor(arch: HFArchitecture):
     """``LlavaImageProcessor`` (pad or resize to a square) or ``LlavaNextImageProcessor``."""
     from transformers import LlavaImageProcessor, LlavaNextImageProcessor
 
     s = arch.image_size
     common = {
-        "resample": RESAMPLE[interpolation],
+        "resample": RESAMPLE[arch.interpolation],
         "image_mean": arch.image_mean,
         "image_std": arch.image_std,
         "do_convert_rgb": True,
@@ -77,14 +77,14 @@ def image_processor(arch: HFArchitecture, interpolation: str):
     )
 
 
-def build_processor(arch: HFArchitecture, tokenizer, interpolation: str, patch_size: int):
+def build_processor(arch: HFArchitecture, tokenizer, patch_size: int):
     """``LlavaProcessor`` / ``LlavaNextProcessor`` that expands the image token exactly as
     mmfw's token accounting does (CLIP's CLS counts as one additional token, then dropped)."""
     from transformers import LlavaNextProcessor, LlavaProcessor
 
     cls = LlavaNextProcessor if arch.format == "hf_llava_next" else LlavaProcessor
     return cls(
-        image_processor=image_processor(arch, interpolation),
+        image_processor=image_processor(arch),
         tokenizer=tokenizer,
         patch_size=patch_size,
         vision_feature_select_strategy=arch.select_strategy,

@@ -19,19 +19,13 @@ from mmfw.models.connectors.linear import LinearConnector
 from mmfw.models.connectors.mlp import MLPConnector
 from mmfw.models.encoders.hf_vision import HFVisionEncoder
 from mmfw.models.fusion.inline import InlineFusion
+from mmfw.models.hf_names import PROJECTOR_ACTIVATIONS
 from mmfw.models.vlm import VisionLanguageModel
 from mmfw.resolution.anyres import AnyRes
 from mmfw.resolution.fixed import FixedResolution
 
 FORMATS = ("hf_llava", "hf_llava_next", "mmfw")
 VISION_TYPES = ("clip_vision_model", "siglip_vision_model")
-# The projector activations transformers' ACT2FN names exactly (GELU's erf form is "gelu").
-ACTIVATIONS = {
-    ("GELU", "none"): "gelu",
-    ("GELU", "tanh"): "gelu_pytorch_tanh",
-    ("SiLU", None): "silu",
-    ("ReLU", None): "relu",
-}
 
 
 class NotExportable(UserError):
@@ -51,6 +45,7 @@ class HFArchitecture:
     resize_only: bool  # fixed "resize" (no pad-to-square)
     image_mean: list[float]
     image_std: list[float]
+    interpolation: str  # bicubic | bilinear
     pinpoints: list[list[int]] | None = None
 
     @property
@@ -75,7 +70,8 @@ def projector_activation(connector: nn.Module) -> str | None:
     if len(layers) != 3:
         return None
     act = layers[1]
-    return ACTIVATIONS.get((type(act).__name__, getattr(act, "approximate", None)))
+    found = (f"torch.nn.{type(act).__name__}", getattr(act, "approximate", None))
+    return next((name for name, module in PROJECTOR_ACTIVATIONS.items() if module == found), None)
 
 
 def describe(cfg: DictConfig, model: VisionLanguageModel, fmt: str) -> HFArchitecture:
@@ -83,6 +79,7 @@ def describe(cfg: DictConfig, model: VisionLanguageModel, fmt: str) -> HFArchite
     part of ``cfg``/``model`` that transformers' class cannot run."""
     problems: list[str] = []
     enc = model.encoder
+    mean = [float(x) for x in enc.image_mean.flatten().tolist()]
     if not isinstance(enc, HFVisionEncoder) or enc.model.config.model_type not in VISION_TYPES:
         problems.append(
             f"encoder ({cfg.encoder.get('_target_')}, {cfg.encoder.get('model_class', '')}): "
@@ -125,7 +122,6 @@ def describe(cfg: DictConfig, model: VisionLanguageModel, fmt: str) -> HFArchite
             f"format={fmt}: this run's resolution ({type(strategy).__name__}) exports as format={wanted}"
         )
     else:
-        mean = enc.image_mean.flatten().tolist() if hasattr(enc, "image_mean") else [0.5] * 3
         problems += _strategy_problems(strategy, mean)
     if (
         isinstance(strategy, AnyRes)
@@ -151,8 +147,9 @@ def describe(cfg: DictConfig, model: VisionLanguageModel, fmt: str) -> HFArchite
         has_cls=bool(enc.has_cls),
         image_size=int(size),
         resize_only=isinstance(strategy, FixedResolution) and strategy.aspect == "resize",
-        image_mean=[float(x) for x in enc.image_mean.flatten().tolist()],
+        image_mean=mean,
         image_std=[float(x) for x in enc.image_std.flatten().tolist()],
+        interpolation=strategy.mode.value,
         pinpoints=[list(map(int, p)) for p in strategy.pinpoints]
         if isinstance(strategy, AnyRes)
         else None,
@@ -168,7 +165,7 @@ def _strategy(cfg: DictConfig):
 def _strategy_problems(strategy, image_mean) -> list[str]:
     """Preprocessing transformers' image processors do differently."""
     problems = []
-    if strategy.mode.value != "bicubic" and strategy.mode.value != "bilinear":
+    if strategy.mode.value not in ("bicubic", "bilinear"):
         problems.append(
             f"resolution.interpolation={strategy.mode.value}: transformers maps nearest to "
             "nearest-exact; use bicubic or bilinear"

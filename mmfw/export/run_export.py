@@ -118,8 +118,7 @@ def _export_hf(run, run_dir: Path, out: Path, fmt: str, dtype: str, max_shard_si
     # transformers 5 saves the tower as vision_tower.*; the llava-hf releases (and transformers
     # 4, vLLM, SGLang) name it vision_tower.vision_model.*, which transformers 5 reads as well.
     rename_saved(out, release_name)
-    interpolation = str(cfg.resolution.get("interpolation", "bicubic"))
-    processor = build_processor(arch, tok, interpolation, int(model.encoder.patch_size))
+    processor = build_processor(arch, tok, int(model.encoder.patch_size))
     processor.save_pretrained(str(out))
     return {
         "class": arch.model_class,

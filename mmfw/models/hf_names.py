@@ -19,6 +19,14 @@ PREFIXES = (
     ("image_newline", "model.image_newline"),
 )
 PROJECTOR = "model.multi_modal_projector."
+# transformers' projector activations (ACT2FN names) and the torch module with the same
+# function: (class path, GELU's ``approximate``; None for modules without it).
+PROJECTOR_ACTIVATIONS = {
+    "gelu": ("torch.nn.GELU", "none"),
+    "gelu_pytorch_tanh": ("torch.nn.GELU", "tanh"),
+    "silu": ("torch.nn.SiLU", None),
+    "relu": ("torch.nn.ReLU", None),
+}
 
 
 def to_hf_state_dict(

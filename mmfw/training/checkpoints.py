@@ -92,6 +92,20 @@ def newest_intact(run_dir: Path) -> Path | None:
     return None
 
 
+def run_weights(run_dir: Path, ckpt: str) -> Path:
+    """The weights ``ckpt`` names in ``run_dir`` (the path may not exist): ``last`` is
+    ``checkpoints/last.ckpt``, or the safetensors of an ``mmfw-export format=mmfw`` folder
+    that has no checkpoints; anything else is a checkpoint path."""
+    from mmfw.training.safetensors_io import INDEX, WEIGHTS, has_state
+
+    if ckpt != "last":
+        return Path(ckpt)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.exists() or not has_state(run_dir):
+        return last
+    return run_dir / (WEIGHTS if (run_dir / WEIGHTS).exists() else INDEX)
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """``{"state_dict": {LightningModule key: tensor}, "mmfw_config": ..., "global_step": ...}``
     from any checkpoint layout, gathered on the CPU."""

@@ -14,12 +14,17 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mmfw.errors import ConfigProblems, UserError
-from mmfw.models.hf_names import from_hf_state_dict
+from mmfw.models.hf_names import PROJECTOR_ACTIVATIONS, from_hf_state_dict
 from mmfw.training.init_from import few, fingerprint, gathered
 
-TYPES = {"llava": "hf_llava", "llava_next": "hf_llava_next"}
-# transformers' projector activation → the connector's activation class path.
-ACTIVATIONS = {"gelu": "torch.nn.GELU", "silu": "torch.nn.SiLU", "relu": "torch.nn.ReLU"}
+TYPES = ("llava", "llava_next")
+# transformers' projector activation → the class path a connector yaml can name (GELU's tanh
+# form cannot be configured).
+ACTIVATIONS = {
+    name: path
+    for name, (path, approximate) in PROJECTOR_ACTIVATIONS.items()
+    if approximate != "tanh"
+}
 META_KEYS = {"transformers_version", "_name_or_path", "architectures", "dtype", "torch_dtype",
              "model_type", "output_hidden_states", "use_cache"}  # fmt: skip
 
@@ -43,11 +48,19 @@ def source_config(src: str):
     return hf
 
 
+def source(cfg: DictConfig) -> str | None:
+    """``model.init_from_hf`` of ``cfg`` (None: not set, or a config without ``model``)."""
+    value = (cfg.get("model") or {}).get("init_from_hf")
+    return str(value) if value else None
+
+
 def with_hf_architecture(cfg: DictConfig) -> DictConfig:
     """``cfg`` with its encoder and LLM configs taken from the checkpoint and its tokenizer
-    set to the checkpoint's; ConfigProblems for every recipe setting the checkpoint
-    contradicts."""
-    src = str(cfg.model.init_from_hf)
+    set to the checkpoint's (``cfg`` itself without ``model.init_from_hf``); ConfigProblems
+    for every recipe setting the checkpoint contradicts."""
+    src = source(cfg)
+    if src is None:
+        return cfg
     hf = source_config(src)
     problems = _contradictions(cfg, hf)
     if problems:
@@ -125,8 +138,6 @@ def _contradictions(cfg: DictConfig, hf) -> list[str]:
         problems.append(
             "a LLaVA checkpoint: set resolution to a fixed/pad strategy (e.g. resolution=pad_336)"
         )
-    if cfg.stage.get("init_from"):
-        problems.append("stage.init_from is set too; start from one of them")
     return problems
 
 

@@ -29,6 +29,7 @@ from mmfw.training.distributed import (
     watch_parent,
 )
 from mmfw.training.init_from import resolve_source
+from mmfw.training.init_from_hf import source as hf_source
 from mmfw.training.init_from_hf import with_hf_architecture
 from mmfw.training.module import VLMModule, format_groups
 from mmfw.training.preemption import Preemption
@@ -154,9 +155,8 @@ def _train(
     overrides: list[str] | None = None,
 ) -> dict:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    init_from_hf = cfg.get("model", {}).get("init_from_hf")
-    if init_from_hf:
-        cfg = with_hf_architecture(cfg)  # the saved config then rebuilds it without the source
+    # The saved config then rebuilds the checkpoint's architecture without the source.
+    cfg = with_hf_architecture(cfg)
     resolved = save_resolved_config(cfg, run_dir)
 
     datamodule = instantiate(cfg.data)
@@ -183,7 +183,7 @@ def _train(
         precision=spec.precision,
         activation_checkpointing=spec.activation_checkpointing,
         loss_reduction=str(cfg.data.get("loss_reduction", "token")),
-        init_from_hf=str(init_from_hf) if init_from_hf else None,
+        init_from_hf=hf_source(cfg),
     )
 
     ckpt_path = resolve_resume(cfg.resume, run_dir)

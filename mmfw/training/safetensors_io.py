@@ -14,12 +14,19 @@ INDEX = "model.safetensors.index.json"
 def save_state(
     state: dict[str, torch.Tensor], out: Path, max_shard_size: str | int = "5GB"
 ) -> list[str]:
-    """Write ``state`` under ``out``; returns the file names. Tensors that share storage (tied
-    embeddings) are written once each, as copies, since safetensors refuses shared memory."""
+    """Write ``state`` under ``out``; returns the file names. A tensor whose storage an
+    earlier one already uses (tied embeddings) is written as a copy, since safetensors refuses
+    shared memory; the others are written as they are."""
     from huggingface_hub import split_torch_state_dict_into_shards
     from safetensors.torch import save_file
 
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+    own, seen = {}, set()
+    for key, value in state.items():
+        value = value.detach().cpu().contiguous()
+        storage = value.untyped_storage().data_ptr()
+        own[key] = value.clone() if storage in seen else value
+        seen.add(storage)
+    state = own
     split = split_torch_state_dict_into_shards(
         state, filename_pattern="model{suffix}.safetensors", max_shard_size=max_shard_size
     )

@@ -28,7 +28,7 @@ def test_pixels_and_token_counts_match(name, tmp_path):
     cfg, parts = tiny_components(tmp_path, *overrides)
     arch = describe(cfg, parts.model, fmt)
     tok = export_tokenizer(tmp_path / "tokenizer", "<image>", parts.template)
-    processor = build_processor(arch, tok, "bicubic", parts.model.encoder.patch_size)
+    processor = build_processor(arch, tok, parts.model.encoder.patch_size)
     rng = random.Random(0)
     sizes = [(rng.randint(1, 300), rng.randint(1, 300)) for _ in range(40)] + [
         (1, 300),

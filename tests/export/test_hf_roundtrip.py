@@ -309,3 +309,14 @@ def test_llava15_recipe_plans_a_llava_hf_release_config(tmp_path):
         ["experiment=llava15_7b", f"model.init_from_hf={tmp_path}"], config_name="plan"
     )
     assert plan(cfg)["params"]["total"] == 7_063_427_072
+
+
+def test_two_init_sources_are_refused_before_anything_runs(tmp_path):
+    """model.init_from_hf with stage.init_from: mmfw-train's preflight names the conflict."""
+    from mmfw.validate import validate_train
+
+    cfg = mmfw.compose(
+        ["experiment=tiny_llava", "model.init_from_hf=org/name", f"stage.init_from={tmp_path}"]
+    )
+    problems = validate_train(cfg, check_devices=False)
+    assert any("model.init_from_hf" in p and "stage.init_from is set too" in p for p in problems)
