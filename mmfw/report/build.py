@@ -18,6 +18,7 @@ from mmfw.report.figures import (
     per_category,
 )
 from mmfw.report.groups import Group, format_mean, seed_groups, seed_like
+from mmfw.report.headline import build_headline, headline_tables, order_groups, parse_baseline
 from mmfw.report.optuna import find_studies, optuna_json, optuna_sections
 from mmfw.report.render import bar_chart, html_page, markdown_table, metric_columns, table_rows
 
@@ -43,7 +44,8 @@ def _name(run: RunInfo, root: Path) -> str:
 
 
 def _find_baseline(runs: list[RunInfo], baseline: str | None, root: Path) -> RunInfo | None:
-    if baseline is None:
+    """The run ``--baseline`` names; None for no baseline or a ``key=value`` group selector."""
+    if baseline is None or ("=" in baseline and not Path(baseline).exists()):
         return None
     for r in runs:
         if (
@@ -112,8 +114,14 @@ def build_report_from_runs(
         else runs[0].path.parent
     )
     base = _find_baseline(runs, baseline, root)
-    groups = seed_groups(runs, keys, metrics)
-    base_group = next((g for g in groups if base in g.runs), None)
+    swept = [k for k in keys if not seed_like(k, runs)]
+    groups = order_groups(seed_groups(runs, keys, metrics), swept)
+    try:
+        reference = parse_baseline(baseline, groups, swept, base)
+    except ValueError as e:
+        raise FileNotFoundError(str(e)) from e
+    head = build_headline(groups, swept, metrics, runs, reference)
+    out = Path(out)
     header = ["run", "status", *keys, *metrics]
     rows = table_rows(runs, keys, metrics, root)
     if base is not None:
@@ -122,25 +130,29 @@ def build_report_from_runs(
                 row[2 + len(keys) + j] += _delta(r.metrics.get(m), base.metrics.get(m))
     shared = _shared(runs, keys)
     notes = [
-        f"{len(runs)} run(s) " + (f"from {source}" if source else f"under {root}"),
+        f"{len(runs)} run(s) " + (f"from {source}" if source else f"under {_rel(root, out)}"),
         "differing keys: " + (", ".join(keys) if keys else "none (the runs share one config)"),
         "shared: " + ", ".join(f"{k}={v}" for k, v in shared.items()),
     ]
     if base is not None:
-        notes.append(f"baseline: {_name(base, root)} (deltas in parentheses)")
+        notes.append(f"baseline run: {_name(base, root)} (deltas in parentheses)")
+    if reference is not None:
+        notes.append(f"baseline group: {reference.description}")
+    for m, v in head.constant.items():
+        notes.append(f"constant in every run (not plotted, not tested): {m} = {v}")
     unfinished = [r for r in runs if r.status != "finished"]
     for r in unfinished:
         last = (r.error or "").strip().splitlines()[-1:] or ["no error recorded"]
         notes.append(f"{r.status}: {_name(r, root)}: {last[0]}")
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sections = []
+    sections = headline_tables(head, groups, metrics)
     if any(len(g.runs) > 1 for g in groups):
         varying = [m for m in metrics if not m.endswith("/chance")]  # chance is a constant
         g_header = ["group", "n", *varying]
         g_rows = []
         for g in groups:
             cells = [format_mean(g, m) for m in varying]
+            base_group = reference.of(g, groups) if reference else None
             if base_group is not None and g is not base_group:
                 cells = [
                     c + _delta(g.mean.get(m), base_group.mean.get(m))
@@ -151,7 +163,8 @@ def build_report_from_runs(
             ("groups (runs that differ only in seed: mean ± std, 95% interval)", g_header, g_rows)
         )
     info_rows = [
-        [_name(r, root), *(str(r.metrics.get(k, "—")) for k in INFO), _checkpoint(r)] for r in runs
+        [_name(r, root), *(str(r.metrics.get(k, "—")) for k in INFO), _checkpoint(r, out)]
+        for r in runs
     ]
     sections.append(("per run", ["run", *INFO, "checkpoint"], info_rows))
     studies = find_studies(paths, runs)  # Optuna sweeps: best trial, trials ranked
@@ -162,7 +175,7 @@ def build_report_from_runs(
         for r, row in zip(runs, rows, strict=True)
     ]
     for m in metrics:
-        if is_score(m) and not m.endswith("chance"):
+        if is_score(m) and not m.endswith("chance") and m not in head.constant:
             rel = f"figures/{m.replace('/', '_')}.png"
             bar_chart(runs, labels, m, out / rel)
             figures.append(rel)
@@ -187,22 +200,25 @@ def build_report_from_runs(
     (out / "report.html").write_text(
         html_page("mmfw report", header, rows, notes, figures, root=out, sections=sections)
     )
+    baselines = {id(reference.of(g, groups)) for g in groups} if reference else set()
     data = {
-        "root": str(root),
+        "root": _rel(root, out),
         "differing_keys": keys,
-        "baseline": None if base is None else str(base.path),
+        "baseline": None if base is None else _rel(base.path, out),
+        "baseline_group": None if reference is None else reference.description,
+        "constant_metrics": head.constant,
         "shared": shared,
         "metrics": metrics,
         "runs": [
             {
-                "dir": str(r.path),
-                "path": str(r.path),
+                "dir": _rel(r.path, out),
+                "path": _rel(r.path, out),
                 "status": r.status,
                 "error": r.error,
                 "config": {k: value_of(r, k) for k in keys},
                 "values": {k: value_of(r, k) for k in keys},
                 "metrics": {m: r.metrics.get(m) for m in metrics},
-                "info": {k: r.metrics.get(k) for k in INFO} | {"checkpoint": _checkpoint(r)},
+                "info": {k: r.metrics.get(k) for k in INFO} | {"checkpoint": _checkpoint(r, out)},
                 "overrides": r.overrides,
             }
             for r in runs
@@ -212,13 +228,16 @@ def build_report_from_runs(
                 "key": g.key,
                 "n": g.n,
                 "unfinished": len(g.runs) - g.n,
-                "runs": [str(r.path) for r in g.runs],
+                "runs": [_rel(r.path, out) for r in g.runs],
                 "mean": g.mean,
                 "std": g.std,
                 "ci95": g.ci95,
+                "is_baseline": id(g) in baselines,
+                "vs_baseline": {m: c.as_json() for m, c in head.comparisons.get(i, {}).items()},
             }
-            for g in groups
+            for i, g in enumerate(groups)
         ],
+        "trends": [t.as_json() for t in head.trends],
     }
     if studies:
         data["optuna"] = optuna_json(studies)
@@ -228,6 +247,12 @@ def build_report_from_runs(
     return Report(runs, keys, metrics, markdown_table(header, rows), groups)
 
 
-def _checkpoint(run: RunInfo) -> str:
+def _checkpoint(run: RunInfo, out: Path) -> str:
     last = run.path / "checkpoints" / "last.ckpt"
-    return str(last) if last.exists() else "—"
+    return _rel(last, out) if last.exists() else "—"
+
+
+def _rel(path: Path, out: Path) -> str:
+    """``path`` relative to the report's folder, so a report moved with its runs still points
+    at them (and committed reports carry no machine's absolute paths)."""
+    return os.path.relpath(Path(path).resolve(), Path(out).resolve())

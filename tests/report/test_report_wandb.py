@@ -80,7 +80,7 @@ def test_offline_report_cli(wandb_root, tmp_path):
     assert run["metrics"]["step"] == 20 and run["overrides"] == ["optim.lr=0.1", "seed=0"]
     assert (out / "figures" / "train_loss.png").exists()  # from the logged train/loss history
     assert "from wandb proj (offline" in (out / "report.md").read_text()
-    source = json.loads((Path(run["dir"]) / "source.json").read_text())
+    source = json.loads((out / run["dir"] / "source.json").read_text())  # relative to the report
     assert source["group"] == "lr0.1" and "offline-run-" in source["source"]
 
 
