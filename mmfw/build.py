@@ -51,6 +51,7 @@ def build_model(
         image_token_id=image_token_id,
         newline=strategy.needs_newline,
         separator=strategy.needs_separator,
+        center_image_tokens=bool((cfg.get("model") or {}).get("center_image_tokens", False)),
     )
     for adapter in instantiate(cfg.stage).adapters.values():
         model.adapter_params.update(adapter.apply(model))

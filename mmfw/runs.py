@@ -52,6 +52,9 @@ def load_run(
     if not config_file.exists():
         raise FileNotFoundError(f"{config_file} is missing: {run_dir} is not an mmfw run directory")
     cfg = OmegaConf.load(config_file)
+    if isinstance(cfg.encoder.get("pretrained"), DictConfig):
+        # A pretraining recipe only initialises the tower: the checkpoint holds its weights.
+        cfg.encoder.pretrained = None
     if resolution:
         unknown = sorted(set(resolution) - set(cfg.resolution))
         if unknown:

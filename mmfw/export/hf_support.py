@@ -95,6 +95,11 @@ def describe(cfg: DictConfig, model: VisionLanguageModel, fmt: str) -> HFArchite
         problems.append(
             f"fusion ({cfg.fusion.get('_target_')}): transformers' LLaVA fuses images inline only"
         )
+    if model.center_image_tokens:
+        problems.append(
+            "model.center_image_tokens: transformers' LLaVA does not subtract a view's mean "
+            "image token"
+        )
     if model.image_separator is not None:
         problems.append(
             "resolution: a separator embedding between image parts has no transformers counterpart"

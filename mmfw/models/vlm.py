@@ -27,7 +27,9 @@ class VisionLanguageModel(nn.Module):
     """A plain ``nn.Module`` (no Lightning): tests and exports build it directly.
 
     ``newline`` / ``separator`` create the learnable embeddings that layouts may ask for
-    (one after each row of a token map; one between parts).
+    (one after each row of a token map; one between parts). ``center_image_tokens``
+    subtracts each view's mean token from its tokens after the connector (what the view has in
+    common, e.g. its background, is removed; what stands out is kept).
     """
 
     def __init__(
@@ -40,8 +42,10 @@ class VisionLanguageModel(nn.Module):
         image_token_id: int,
         newline: bool = False,
         separator: bool = False,
+        center_image_tokens: bool = False,
     ) -> None:
         super().__init__()
+        self.center_image_tokens = bool(center_image_tokens)
         self.encoder = encoder
         self.connector = connector
         self.fusion = fusion
@@ -141,6 +145,8 @@ class VisionLanguageModel(nn.Module):
             if weight is not None:  # e.g. a bf16 encoder feeding an fp32 connector
                 tokens = tokens.to(weight.dtype)
             tokens = self.connector(tokens, grid)
+            if self.center_image_tokens:
+                tokens = tokens - tokens.mean(dim=1, keepdim=True)
             for i, chunk in zip(idx, tokens.split([images[i].shape[0] for i in idx]), strict=True):
                 result[i] = chunk
         return result  # type: ignore[return-value]

@@ -153,6 +153,7 @@ def test_init_from_hf_lists_unmapped_keys(llava_run, tmp_path):
         (("resolution=tiny_anyres", "resolution.newline=false"), "hf_llava_next", "newline"),
         ((), "hf_llava_next", "format=hf_llava"),
         (("stage=partial_lora",), "hf_llava", "Partial LoRA"),
+        (("model.center_image_tokens=true",), "hf_llava", "model.center_image_tokens"),
     ],
 )
 def test_parts_without_a_transformers_counterpart_are_refused(overrides, fmt, named, tmp_path):

@@ -115,3 +115,21 @@ def test_batched_left_padded_generation_equals_one_by_one(parts):
             one["input_ids"], one["attention_mask"], one["images"], one["layouts"], **kw
         )
         assert together[i].tolist() == alone[0].tolist()
+
+
+def test_centred_image_tokens_have_zero_mean_per_view(tmp_path):
+    """model.center_image_tokens subtracts each view's mean token after the connector, so two
+    views that differ by a constant shift of their connector output encode the same."""
+    torch.manual_seed(0)
+    _, plain = tiny_components(tmp_path / "plain")
+    torch.manual_seed(0)
+    _, centred = tiny_components(tmp_path / "centred", "model.center_image_tokens=true")
+    assert centred.model.center_image_tokens and not plain.model.center_image_tokens
+    views = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    layout = ImageLayout(image_size=(64, 64), view_hw=(64, 64), num_views=1,
+                         parts=[TokenMap([0])])  # fmt: skip
+    a = centred.model.encode_images([views[:1], views[1:]], [layout, layout])
+    b = plain.model.encode_images([views[:1], views[1:]], [layout, layout])
+    for got, ref in zip(a, b, strict=True):
+        assert got.mean(0).abs().max() < 1e-5
+        assert torch.allclose(got, ref - ref.mean(0, keepdim=True), atol=1e-5)

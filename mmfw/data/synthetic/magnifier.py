@@ -172,7 +172,8 @@ class MagnifierGenerator:
         }[attribute]
 
     # 2: sizes, position, long answers, format prompt, distractors and test_open.json
-    VERSION = 2
+    # 3: with sizes, the test rows' category is the image size (WxH)
+    VERSION = 3
 
     @property
     def name(self) -> str:
@@ -200,13 +201,13 @@ class MagnifierGenerator:
             colour = np.array(COLOURS[p["colours"][rng.integers(len(p["colours"]))]], np.float32)
             muted = 0.35 * colour + 0.65 * base  # large and desaturated: not the target
             shape = SHAPES[rng.integers(len(SHAPES))]
-            self._paste(img, _shape_mask(shape, size), muted, rng)
+            self._paste(img, shape_mask(shape, size), muted, rng)
         size = p["object_size"]
         colour_name = p["colours"][rng.integers(len(p["colours"]))]
         colour = np.array(COLOURS[colour_name], np.float32)
         if p["attribute"] == "pattern":
             answer = PATTERNS[rng.integers(len(PATTERNS))]
-            texture = _pattern(answer, size)[..., None]
+            texture = pattern_texture(answer, size)[..., None]
             patch = texture * colour + (1 - texture) * 255.0
             self._paste(img, np.ones((size, size), bool), patch, rng)
         elif p["attribute"] == "position":
@@ -218,7 +219,7 @@ class MagnifierGenerator:
             self._paste(quarter, np.ones((size, size), bool), colour, rng)
         else:
             shape = p["shapes"][rng.integers(len(p["shapes"]))]
-            self._paste(img, _shape_mask(shape, size), colour, rng)
+            self._paste(img, shape_mask(shape, size), colour, rng)
             answer = colour_name if p["attribute"] == "colour" else shape
         img += rng.normal(0.0, p["noise"], size=img.shape)
         return np.clip(img, 0, 255).round().astype(np.uint8), answer
@@ -311,7 +312,14 @@ class MagnifierGenerator:
                         "answer": LETTERS[options.index(answer)],
                     }
                     row.update({LETTERS[k]: o for k, o in enumerate(options)})
-                    row.update({"image_path": rel, "category": self.params["attribute"]})
+                    # With varied sizes the category is the size, so the report's per-category
+                    # figure shows accuracy per crop grid.
+                    category = (
+                        f"{pixels.shape[1]}x{pixels.shape[0]}"
+                        if self.params["sizes"]
+                        else self.params["attribute"]
+                    )
+                    row.update({"image_path": rel, "category": category})
                     mc_rows.append(row)
                     open_records.append(_open_record(i, rel, question, answer))
             (out / f"{split}.json").write_text(json.dumps(records, indent=0))
@@ -348,7 +356,7 @@ def _write_tsv(path: Path, rows: list[dict], letters: list[str]) -> None:
         writer.writerows(rows)
 
 
-def _shape_mask(shape: str, size: int) -> np.ndarray:
+def shape_mask(shape: str, size: int) -> np.ndarray:
     """Boolean ``size × size`` mask of a filled shape."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     c = size / 2.0
@@ -364,7 +372,7 @@ def _shape_mask(shape: str, size: int) -> np.ndarray:
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def _pattern(name: str, size: int) -> np.ndarray:
+def pattern_texture(name: str, size: int) -> np.ndarray:
     """``size × size`` texture in {0, 1} with mean ½ (so downsampling averages it away)."""
     yy, xx = np.mgrid[0:size, 0:size]
     if name == "horizontal stripes":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -24,7 +25,10 @@ class HFVisionEncoder(VisionEncoder):
       model_class: the transformers class, e.g. ``transformers.CLIPVisionModel`` or
         ``transformers.SiglipVisionModel``; its ``config_class`` builds ``config``.
       pretrained: local path or hub id of weights (``from_pretrained``); null builds a
-        randomly initialised model from ``config``.
+        randomly initialised model from ``config``; or a pretraining recipe (a node with a
+        ``_target_`` such as ``mmfw.training.encoder_pretraining.ScenePretraining``) that is
+        called with ``model_class``, ``config``, ``image_mean`` and ``image_std`` and returns the
+        folder it trained (cached).
       config: keyword arguments of the model config (ignored when ``pretrained`` is set).
       pretrained_overrides: config attributes to change when loading ``pretrained`` (e.g.
         ``vision_use_head: false`` drops SigLIP's unused pooling head).
@@ -40,7 +44,7 @@ class HFVisionEncoder(VisionEncoder):
         self,
         *,
         model_class: str,
-        pretrained: str | None = None,
+        pretrained: str | Callable[[str, dict], str] | None = None,
         config: dict[str, Any] | None = None,
         pretrained_overrides: dict[str, Any] | None = None,
         select_layer: int = -2,
@@ -56,6 +60,13 @@ class HFVisionEncoder(VisionEncoder):
         attn_implementation = resolve_attn_implementation(
             attn_implementation, "encoder.attn_implementation"
         )
+        if callable(pretrained):
+            # Planning needs only shapes, which the config gives: no pretraining on meta.
+            pretrained = (
+                None
+                if on_meta_device()
+                else pretrained(model_class, plain(config), list(image_mean), list(image_std))
+            )
         if pretrained and on_meta_device():
             hf_config = cls.config_class.from_pretrained(pretrained, **plain(pretrained_overrides))
             self.model = cls._from_config(
