@@ -1,5 +1,6 @@
-"""``mmfw-report <run or sweep dirs...> [--out DIR] [--baseline RUN] [--metrics M ...]``:
-config-diff report of runs, seed groups as mean ± spread.
+"""``mmfw-report <run or sweep dirs...> [--out DIR] [--baseline RUN|KEY=VALUE] [--metrics M ...]``:
+config-diff report of runs, seed groups as mean ± spread, and verdicts: each group against the
+baseline group (Welch's t) and trends along numeric swept keys.
 ``mmfw-report --wandb [ENTITY/]PROJECT [--filters JSON] [--wandb-dir DIR]``: the same report of
 wandb runs (online through the API; offline from run folders under DIR)."""
 
@@ -17,7 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", help="output folder (default: the single directory given, else ./report)"
     )
-    parser.add_argument("--baseline", help="a run (directory) the others are compared with")
+    parser.add_argument(
+        "--baseline",
+        help="the group the others are compared with: a run (directory; its seed group), or "
+        "KEY=VALUE of a swept key (compared within each setting of the other swept keys); "
+        "default: the first value of the first swept key",
+    )
     parser.add_argument(
         "--metrics", nargs="+", help="metrics (or benchmark names) to show (default: all)"
     )

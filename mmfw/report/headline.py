@@ -28,10 +28,22 @@ class Baseline:
     group: Group | None = None
 
     def of(self, g: Group, groups: list[Group]) -> Group | None:
+        """``g``'s baseline: the group with the baseline value and ``g``'s other values, else
+        the only group with the baseline value (another key that moves with this one, e.g.
+        more steps for more sizes, is part of the arm, not a setting to stratify by)."""
         if self.group is not None:
             return self.group
         want = {**g.key, self.key: self.value}
-        return next((b for b in groups if _same(b.key, want)), None)
+        match = next((b for b in groups if _same(b.key, want)), None)
+        if match is None:
+            value = json.dumps(self.value, sort_keys=True, default=str)
+            only = [
+                b
+                for b in groups
+                if json.dumps(b.key[self.key], sort_keys=True, default=str) == value
+            ]
+            match = only[0] if len(only) == 1 else None
+        return match
 
 
 @dataclass

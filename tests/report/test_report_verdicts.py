@@ -144,3 +144,18 @@ def test_baseline_key_compares_within_each_setting_of_the_other_key(tmp_path):
     assert verdicts[("resampler", 500)]["bench/accuracy"]["verdict"] == "lower"
     assert verdicts[("resampler", 8000)]["bench/accuracy"]["verdict"].startswith("no difference")
     assert verdicts[("concat", 500)] == {} and verdicts[("concat", 8000)] == {}
+
+
+def test_a_key_that_moves_with_the_arm_is_not_a_stratum(tmp_path):
+    """Fixed resolution at 300 steps against dynamic at 900 (equal steps per size): the step
+    count belongs to the arm, and the dynamic group is still compared with the fixed one."""
+    root = tmp_path / "runs"
+    for i, (sizes, steps, values) in enumerate((([40], 300, LOW), ([24, 40, 56], 900, MID))):
+        for seed, acc in enumerate(values):
+            c = cfg(seed, 4)
+            c["resolution"]["sizes"] = sizes
+            c["trainer"]["max_steps"] = steps
+            make_run(root, f"{i}_{seed}", c, {"bench/accuracy": acc})
+    data = report(root, tmp_path / "out")
+    assert data["groups"][0]["is_baseline"]
+    assert data["groups"][1]["vs_baseline"]["bench/accuracy"]["verdict"] == "higher"
