@@ -75,7 +75,8 @@ INSTANTIATED = (
 
 
 def compose_choice(group: str, name: str, small_files: dict):
-    choice = "benchmark@benchmarks.synthetic_magnifier" if group == "benchmark" else group
+    choice = {"benchmark": "benchmark@benchmarks.synthetic_magnifier",
+              "encoder/pretrained": "+encoder/pretrained"}.get(group, group)  # fmt: skip
     # A real-size choice that only fits real-size parts is composed inside its recipe.
     recipe = {"fusion/hyper_attention": "mplug_owl3_7b"}.get(f"{group}/{name}", "tiny_llava")
     base = [] if group == "experiment" else [f"experiment={recipe}"]

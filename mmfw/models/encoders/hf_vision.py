@@ -78,7 +78,7 @@ class HFVisionEncoder(VisionEncoder):
                 attn_implementation=attn_implementation,
                 dtype=torch_dtype,
                 **plain(pretrained_overrides),
-            )
+            ).train()  # from_pretrained returns eval mode; the stage decides what trains
         else:
             hf_config = cls.config_class(**plain(config))
             self.model = cls._from_config(
