@@ -121,6 +121,22 @@ def test_position_answers_the_quarter_that_holds_the_object(tmp_path):
         assert (ys >= h / 2).all() == (ys.mean() >= h / 2)  # wholly inside its quarter
 
 
+def test_quarter_colour_asks_the_colour_in_the_named_quarter(tmp_path):
+    gen = MagnifierGenerator(**SMALL, attribute="quarter_colour", clutter=0, noise=0.0)
+    gen.generate(tmp_path)
+    for raw in json.loads((tmp_path / "test_open.json").read_text()):
+        pixels = np.asarray(Image.open(tmp_path / raw["image"])).astype(int)
+        question, answer = (turn["value"] for turn in raw["conversations"])
+        where = next(q for q in ("top left", "top right", "bottom left", "bottom right")
+                     if f"in the {q} quarter" in question)  # fmt: skip
+        h, w = pixels.shape[:2]
+        rows = slice(h // 2, h) if where.startswith("bottom") else slice(0, h // 2)
+        cols = slice(w // 2, w) if where.endswith("right") else slice(0, w // 2)
+        quarter = pixels[rows, cols].reshape(-1, 3)
+        drawn = quarter[np.abs(quarter - 128).sum(-1) > 0]
+        assert len(drawn) and (drawn == COLOURS[answer]).all()  # one square, the answer's colour
+
+
 def test_long_answers_and_the_format_prompt(tmp_path):
     prompt = "Answer the question using a single word or phrase."
     gen = MagnifierGenerator(

@@ -30,12 +30,13 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 SHAPES = ("square", "circle", "triangle", "cross")
 PATTERNS = ("horizontal stripes", "vertical stripes", "checkerboard", "diagonal stripes")
 QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
-ATTRIBUTES = ("colour", "shape", "pattern", "position")
+ATTRIBUTES = ("colour", "shape", "pattern", "position", "quarter_colour")
 QUESTIONS = {
     "colour": "What colour is the small object?",
     "shape": "What shape is the small object?",
     "pattern": "What pattern is on the small square?",
     "position": "In which quarter of the image is the small object?",
+    "quarter_colour": "What colour is the small object in the {} quarter?",
 }
 # A conversational reply around the short answer (LLaVA-1.5's long-form vs short-answer data).
 LONG_ANSWERS = {
@@ -43,8 +44,10 @@ LONG_ANSWERS = {
     "shape": "The small object in the picture is a {}.",
     "pattern": "The small square in the picture has {}.",
     "position": "The small object is in the {} of the picture.",
+    "quarter_colour": "The small object there is {}.",
 }
 SPLITS = ("train", "val", "test")
+QUARTERED = ("position", "quarter_colour")  # attributes that place objects in quarters
 
 
 class MagnifierGenerator:
@@ -55,9 +58,12 @@ class MagnifierGenerator:
       object_size: side of the target object in pixels (the "needle").
       sizes: null for square ``canvas`` images, else a list of [width, height] drawn per
         image (varied aspect ratios; ``canvas`` is then unused).
-      attribute: what the question asks: colour | shape | pattern | position. Colour survives
-        area downsampling; pattern (two-colour texture with equal means) does not; position
-        (which quarter holds the object) needs the 2-D layout of the image tokens.
+      attribute: what the question asks: colour | shape | pattern | position |
+        quarter_colour. Colour survives area downsampling; pattern (two-colour texture with
+        equal means) does not; position (which quarter holds the object) needs the 2-D layout
+        of the image tokens; quarter_colour puts one small square of a different colour in
+        every quarter and asks the colour of the one in a named quarter (every region of the
+        image must survive the connector, with its place).
       colours: colour names to draw the target from (also the answers for ``colour``).
       shapes: target shapes (answers for ``shape``; ``pattern`` always uses squares).
       clutter: number of large, muted distractor shapes.
@@ -121,12 +127,14 @@ class MagnifierGenerator:
         if (
             not 1
             <= object_size
-            <= min(min(wh) for wh in sides) // (2 if attribute == "position" else 1)
+            <= min(min(wh) for wh in sides) // (2 if attribute in QUARTERED else 1)
         ):
             raise ValueError(
                 f"synthetic.object_size={object_size} must fit the smallest canvas side "
-                f"(half of it for attribute=position)"
+                f"(half of it for attribute={'|'.join(QUARTERED)})"
             )
+        if attribute == "quarter_colour" and len(set(colours)) < len(QUADRANTS):
+            raise ValueError("synthetic.colours needs 4 colours for attribute=quarter_colour")
         if not 0.0 <= long_answer_fraction <= 1.0:
             raise ValueError(
                 f"synthetic.long_answer_fraction={long_answer_fraction} is not in [0, 1]"
@@ -169,10 +177,11 @@ class MagnifierGenerator:
             "shape": shapes,
             "pattern": list(PATTERNS),
             "position": list(QUADRANTS),
+            "quarter_colour": colours,
         }[attribute]
 
     # 2: sizes, position, long answers, format prompt, distractors and test_open.json
-    # 3: with sizes, the test rows' category is the image size (WxH)
+    # 3: with sizes, the test rows' category is the image size (WxH); quarter_colour
     VERSION = 3
 
     @property
@@ -186,7 +195,8 @@ class MagnifierGenerator:
 
     # -- drawing -------------------------------------------------------------------------------
 
-    def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
+        """Pixels, answer and question of one sample."""
         p = self.params
         if p["sizes"]:
             width, height = p["sizes"][rng.integers(len(p["sizes"]))]
@@ -203,6 +213,7 @@ class MagnifierGenerator:
             shape = SHAPES[rng.integers(len(SHAPES))]
             self._paste(img, shape_mask(shape, size), muted, rng)
         size = p["object_size"]
+        question = QUESTIONS[p["attribute"]]
         colour_name = p["colours"][rng.integers(len(p["colours"]))]
         colour = np.array(COLOURS[colour_name], np.float32)
         if p["attribute"] == "pattern":
@@ -212,17 +223,20 @@ class MagnifierGenerator:
             self._paste(img, np.ones((size, size), bool), patch, rng)
         elif p["attribute"] == "position":
             answer = QUADRANTS[rng.integers(len(QUADRANTS))]
-            bottom, right = answer.startswith("bottom"), answer.endswith("right")
-            rows = (height // 2, height) if bottom else (0, height // 2)
-            cols = (width // 2, width) if right else (0, width // 2)
-            quarter = img[rows[0] : rows[1], cols[0] : cols[1]]
-            self._paste(quarter, np.ones((size, size), bool), colour, rng)
+            self._paste(_quarter(img, answer), np.ones((size, size), bool), colour, rng)
+        elif p["attribute"] == "quarter_colour":
+            names = [p["colours"][i] for i in rng.permutation(len(p["colours"]))[:4]]
+            for where, name in zip(QUADRANTS, names, strict=True):
+                value = np.array(COLOURS[name], np.float32)
+                self._paste(_quarter(img, where), np.ones((size, size), bool), value, rng)
+            target = int(rng.integers(len(QUADRANTS)))
+            answer, question = names[target], question.format(QUADRANTS[target])
         else:
             shape = p["shapes"][rng.integers(len(p["shapes"]))]
             self._paste(img, shape_mask(shape, size), colour, rng)
             answer = colour_name if p["attribute"] == "colour" else shape
         img += rng.normal(0.0, p["noise"], size=img.shape)
-        return np.clip(img, 0, 255).round().astype(np.uint8), answer
+        return np.clip(img, 0, 255).round().astype(np.uint8), answer, question
 
     @staticmethod
     def _paste(
@@ -271,14 +285,13 @@ class MagnifierGenerator:
         """Write images/, train.json, val.json, test.json, test_mc.tsv, test_open.json (the
         test questions asked open) and meta.json."""
         out = Path(out_dir)
-        question = QUESTIONS[self.params["attribute"]]
         for split_id, split in enumerate(SPLITS):
             rng = np.random.default_rng([self.params["seed"], split_id])
             n = self.params[f"num_{split}"]
             (out / "images" / split).mkdir(parents=True, exist_ok=True)
             records, mc_rows, open_records = [], [], []
             for i in range(n):
-                pixels, answer = self._draw(rng)
+                pixels, answer, question = self._draw(rng)
                 rel = f"images/{split}/{i:06d}.png"
                 Image.fromarray(pixels).save(out / rel)
                 as_mc = split != "train" or rng.random() < self.params["mc_fraction"]
@@ -334,6 +347,14 @@ class MagnifierGenerator:
             "chance": self.chance,
         }
         (out / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def _quarter(img: np.ndarray, name: str) -> np.ndarray:
+    """The view of ``img`` (H, W, 3) covering the quarter ``name`` ("top left", ...)."""
+    height, width = img.shape[:2]
+    rows = (height // 2, height) if name.startswith("bottom") else (0, height // 2)
+    cols = (width // 2, width) if name.endswith("right") else (0, width // 2)
+    return img[rows[0] : rows[1], cols[0] : cols[1]]
 
 
 def _open_record(i: int, rel: str, question: str, answer: str) -> dict:
