@@ -31,12 +31,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: setup  ## the ixc_hd_resolution study: HD-1/4/9 x 3 seeds of a tiny IXC-style model, evaluated, reported
+demo: setup  ## the ixc_hd_resolution study: HD-1/4/9 x 5 seeds of a tiny IXC-style model, evaluated, reported
 	HF_HUB_OFFLINE=1 bash experiments/ixc_hd_resolution/run.sh
 
-study: setup  ## run one study of experiments/ and write its report: make study STUDY=mm15_mixture_alpha
-	@test -n "$(STUDY)" -a -f "experiments/$(STUDY)/run.sh" || (echo "make study STUDY=<name>: one of $$(cd experiments && ls -d */ | tr -d / | tr "\n" " ")"; exit 2)
-	HF_HUB_OFFLINE=1 bash experiments/$(STUDY)/run.sh
+# The studies in the order `make study STUDY=all` runs them (the demo's first).
+STUDIES := ixc_hd_resolution ixc_newline ixc_global_view ixc_token_merge \
+	otterhd_dynamic_resolution owl3_distractors mm15_mixture_alpha llava_format_prompt \
+	negative_control toy_recipe optuna_lr_warmup
+
+study: setup  ## run one study of experiments/ and write its report: make study STUDY=<name> (all: every one, in order; SEEDS=5,6,7 for other seeds)
+	@test "$(STUDY)" = all -o -n "$(STUDY)" -a -f "experiments/$(STUDY)/run.sh" || (echo "make study STUDY=<name>: all, or one of $$(cd experiments && ls -d */ | tr -d / | tr "\n" " ")"; exit 2)
+	@failed=""; for s in $(if $(filter all,$(STUDY)),$(STUDIES),$(STUDY)); do \
+	  echo "== study $$s"; HF_HUB_OFFLINE=1 bash experiments/$$s/run.sh || failed="$$failed $$s"; done; \
+	  test -z "$$failed" || { echo "studies that failed:$$failed"; exit 1; }
 
 test: setup  ## the default test suite (< 15 min on 2 cores)
 	$(TEST_ENV) $(BIN)/python -m pytest -q
