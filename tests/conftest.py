@@ -27,7 +27,9 @@ os.environ.update(
 )
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+# mmfw's console scripts: beside this Python, or (the GPU check, where mmfw is imported from
+# the repository rather than installed) in MMFW_BIN.
+BIN = Path(os.environ.get("MMFW_BIN") or Path(sys.executable).parent)
 
 # Small synthetic task for tests: a few seconds to generate, same code path as the demo.
 SMALL_TASK = [

@@ -169,6 +169,9 @@ class RunStats(L.Callback):
             # Pad positions / all positions fed to the LLM over the run (this rank's batches).
             "data/padding_fraction": round(1 - self.tokens / max(self.positions, 1), 6),
         }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            # This process's device; the GPU check compares it with mmfw-plan's memory block.
+            out["memory/peak_allocated_bytes"] = torch.cuda.max_memory_allocated()
         if self.image_token_id is not None and self.samples:
             out["data/image_tokens_per_sample"] = round(self.image_tokens / self.samples, 2)
         if self.peak_tflops and self.seconds:
