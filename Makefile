@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.mmfw-installed
 # Tests never touch the network or the user's wandb/HF state.
 TEST_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
 
-.PHONY: help setup browser demo study test test-full test-gpu test-lmms bench lint format clean
+.PHONY: help setup browser demo study test test-full test-gpu test-lmms bench gpu-wheels gpu-check lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,15 @@ test-lmms: setup  ## lmms-eval on an mmfw run; installs lmms-eval into .lmms-sit
 	test -d .lmms-site/lmms_eval || $(BIN)/pip install --quiet --target .lmms-site lmms-eval==0.7.3
 	test -d .lmms-site/_filelock3 || $(BIN)/pip install --quiet --target .lmms-site/_filelock3 'filelock<4'
 	$(TEST_ENV) MMFW_LMMS_SITE=$(CURDIR)/.lmms-site $(BIN)/python -m pytest -q -rs tests/eval/test_lmms.py
+
+# The GPU device check (docs/gpu.md). On the lent GPU machine there is no .venv: the check
+# runs that machine's python3 with the wheels of .whl/ beside it.
+gpu-wheels: setup  ## build .whl/: the wheels the GPU check carries to the GPU machine (docs/gpu.md)
+	PYTHON=$(BIN)/python bash scripts/gpu_wheels.sh
+
+gpu-check: $(if $(DRY_RUN),setup)  ## GPU device check into OUT=<dir> (DRY_RUN=1: its CPU dry run here)
+	@test -n "$(OUT)" || { echo "make gpu-check OUT=<results dir> [DRY_RUN=1]"; exit 2; }
+	PYTHON=$(if $(DRY_RUN),$(BIN)/python,python3) bash scripts/gpu_check.sh $(if $(DRY_RUN),--dry-run) $(OUT)
 
 bench: setup  ## speed benchmarks: numbers and ratios against a baseline
 	$(TEST_ENV) $(BIN)/python -m pytest -q -s tests/benchmarks -m bench
