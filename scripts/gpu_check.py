@@ -284,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     steps = results["steps"]
     print(json.dumps({"steps": {k: v["status"] for k, v in steps.items()},
                       "tests": results["tests"]["summary"]}))  # fmt: skip
+    for case in results["tests"]["cases"]:
+        if case["outcome"] in ("failed", "error"):
+            print(f"{case['outcome']}: {case['id']}: {case['message'][:200]}")
+    for name, r in ((results.get("bench") or {}).get("variants") or {}).items():
+        print(f"bench {name}: {r['status']} {json.dumps(r.get('medians_after_warmup', {}))}")
     print(f"gpu_check: results in {Path(args.out).resolve() / 'results.json'}")
     return 0 if all(s["status"] in ("passed", "skipped") for s in steps.values()) else 1
 
