@@ -3,6 +3,7 @@
 # synthetic-magnifier accuracy: 8 trials of a 300-step schedule (at 150 steps every trial is
 # still near chance), the first 4 random. The report's "Optuna" section names the best trial
 # and ranks the trials. Extra arguments are more overrides.
+STUDY_SEEDS=none
 source "$(dirname "$0")/../study.sh"
 run_study optuna_lr_warmup synthetic_magnifier -- \
   experiment=tiny_llava trainer.max_steps=300 \
