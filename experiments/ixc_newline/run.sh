@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # IXC2-4KHD's newline ablation at toy scale: learnable newline embeddings after every row of
-# the global and stitched local maps, on or off, on images of varied aspect ratio (colour of
-# the small object); 3 seeds each.
+# the stitched local map, on or off, on images whose crop grid varies (1x2, 2x1, 2x2) without
+# a global view, asked in which quarter the small square is; 5 seeds (SEEDS=... for others).
+STUDY_SEEDS=0,1,2,3,4
 source "$(dirname "$0")/../study.sh"
 run_study ixc_newline synthetic_magnifier -- \
-  experiment=study_ixc_layout resolution.newline=true,false seed=0,1,2 \
+  experiment=study_ixc_layout resolution.global_view=false resolution.newline=true,false \
   logger=csv trainer.enable_progress_bar=false "$@"
+.venv/bin/python experiments/summary.py "$REPORT" synthetic_magnifier/accuracy
