@@ -10,6 +10,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, SMALL_TASK
 
 TINY = [*SMALL_TASK, "trainer.max_steps=2", "data.batch_size=4", "encoder.pretrained.steps=2",
@@ -24,6 +26,7 @@ def _digest(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # ~50 s: two sweep jobs and two reports; make test-full runs it
 def test_other_seeds_leave_the_committed_report_untouched(tmp_path):
     committed = REPO / "experiments" / "negative_control" / "report"
     before = _digest(committed) if committed.exists() else {}
