@@ -202,6 +202,7 @@ def test_magnifierbench_parquet_mc_and_open(trained, tmp_path):
     assert {r["answer"] for r in opens} <= {"red", "green", "blue", "yellow"}
 
 
+@pytest.mark.slow  # a 3-eval training run (~20 s); make test-full runs it (default suite < 12 min)
 def test_in_training_evaluation_logs_at_the_expected_steps(tmp_path):
     from tests.helpers import read_wandb_records
 
@@ -237,6 +238,7 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two gloo processes (~20 s); make test-full runs it (default suite < 12 min)
 def test_two_process_evaluation_equals_one_process(trained, tmp_path):
     run_dir, data, _ = trained
     node = {"_target_": "mmfw.eval.benchmarks.multiple_choice.MultipleChoiceBenchmark",
