@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 def conf_dir() -> Path:
@@ -22,9 +23,41 @@ def conf_dir() -> Path:
 CONF_DIR = str(conf_dir())
 
 
-def compose(overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
-    """The config ``mmfw-train <overrides>`` would run with (unresolved, struct mode)."""
+def attempt_subdir(run_dir: str) -> str:
+    """Where Hydra keeps an attempt's config, overrides and hydra.yaml (``hydra.output_subdir``):
+    ``.hydra`` for a run's first attempt, ``.hydra/attempts/<n>`` for its n-th, so a resume
+    never overwrites what the run was started with."""
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        return ".hydra"
+    try:
+        attempts = json.loads(path.read_text()).get("attempts", 1)
+    except (OSError, ValueError):
+        attempts = 1
+    count = len(attempts) if isinstance(attempts, list) else 1
+    return f".hydra/attempts/{count + 1}"
+
+
+def eval_logs(run: str, out: str | None) -> str:
+    """Where ``mmfw-eval`` keeps its logs: under ``out`` when given, else ``<run>/eval``."""
+    return str(Path(out) / ".logs") if out else str(Path(run) / "eval" / ".logs")
+
+
+if not OmegaConf.has_resolver("mmfw_eval_logs"):
+    OmegaConf.register_new_resolver("mmfw_eval_logs", eval_logs)
+if not OmegaConf.has_resolver("mmfw_attempt_subdir"):
+    OmegaConf.register_new_resolver("mmfw_attempt_subdir", attempt_subdir)
+
+
+def compose(
+    overrides: list[str] | None = None,
+    config_name: str = "train",
+    return_hydra_config: bool = False,
+) -> DictConfig:
+    """The config ``mmfw-train <overrides>`` would run with (unresolved, struct mode);
+    ``return_hydra_config`` keeps the ``hydra`` node (its ``runtime.choices``)."""
+    kw = {"overrides": list(overrides or []), "return_hydra_config": return_hydra_config}
     if GlobalHydra.instance().is_initialized():
-        return hydra_compose(config_name=config_name, overrides=list(overrides or []))
+        return hydra_compose(config_name=config_name, **kw)
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides or []))
+        return hydra_compose(config_name=config_name, **kw)

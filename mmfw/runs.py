@@ -10,7 +10,15 @@ from omegaconf import DictConfig, OmegaConf
 from mmfw.build import build_components, load_run_tokenizer
 from mmfw.data.processor import SampleProcessor
 from mmfw.models.vlm import VisionLanguageModel
-from mmfw.training.checkpoints import model_state, read_checkpoint, run_weights
+from mmfw.training.checkpoints import (
+    checkpoint_step,
+    model_state,
+    read_checkpoint,
+    run_status,
+    run_weights,
+    unreadable,
+    weights_to_evaluate,
+)
 from mmfw.training.safetensors_io import INDEX, WEIGHTS, load_state
 
 
@@ -28,7 +36,41 @@ def checkpoint_path(run_dir: Path, ckpt: str) -> Path:
     path = run_weights(run_dir, ckpt)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist (ckpt=last or a .ckpt path)")
+    problem = unreadable(path)
+    if problem:
+        raise PermissionError(problem)
     return path
+
+
+@dataclass
+class EvalTarget:
+    """What ``mmfw-eval`` evaluates: the checkpoint, its step and the run's status then."""
+
+    checkpoint: Path
+    step: int | None
+    run_status: str | None
+
+    @property
+    def live(self) -> bool:
+        return self.run_status == "running"
+
+    def provenance(self) -> dict:
+        return {
+            "checkpoint": str(self.checkpoint),
+            "step": self.step,
+            "run_status": self.run_status,
+        }
+
+
+def eval_target(run_dir: Path, ckpt: str) -> EvalTarget:
+    """``ckpt=last`` of a live run (run.json says running) is its newest intact checkpoint:
+    its last.ckpt may not exist yet or be replaced while it is read."""
+    status = run_status(run_dir)
+    path = weights_to_evaluate(run_dir, ckpt)
+    if status != "running":
+        path = checkpoint_path(run_dir, ckpt)  # exists and readable, or a clear error
+    step = None if path.name in (WEIGHTS, INDEX) else checkpoint_step(path)
+    return EvalTarget(path, step, status)
 
 
 def read_weights(path: Path) -> dict:

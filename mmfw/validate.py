@@ -110,7 +110,7 @@ class Checker:
 def check_run(c: Checker) -> None:
     """``run`` is a run directory (or a format=mmfw export) whose ``ckpt`` exists and is
     intact (mmfw-eval, mmfw-export)."""
-    from mmfw.training.checkpoints import is_intact, run_weights
+    from mmfw.training.checkpoints import is_intact, unreadable, weights_to_evaluate
     from mmfw.training.safetensors_io import INDEX, WEIGHTS
 
     run = c.get("run")
@@ -126,9 +126,15 @@ def check_run(c: Checker) -> None:
         )
         return
     ckpt = str(c.get("ckpt"))
-    path = run_weights(run_dir, ckpt)
+    try:
+        path = weights_to_evaluate(run_dir, ckpt)
+    except (FileNotFoundError, PermissionError) as e:
+        c.add("ckpt", ckpt, str(e), "wait for the run's first checkpoint, or pass ckpt=<path>")
+        return
     if not path.exists():
         c.add("ckpt", ckpt, f"{path} does not exist", "ckpt=last or the path of a checkpoint")
+    elif unreadable(path):
+        c.add("ckpt", ckpt, unreadable(path), "a checkpoint this user can read")
     elif path.name not in (WEIGHTS, INDEX) and not is_intact(path):
         c.add(
             "ckpt",

@@ -1,4 +1,9 @@
-"""``mmfw-eval run=<run dir> benchmark=<name> [benchmark.path=<file>] [name=<folder>]``."""
+"""``mmfw-eval run=<run dir> benchmark=<name> [benchmark.path=<file>] [name=<folder>] [out=<dir>]``.
+
+A live run (run.json says running) is evaluated at its newest intact checkpoint, into
+``eval/<name>@step<N>/``, with a warning. ``out=DIR`` writes ``DIR/<name>/`` instead of
+``<run>/eval/<name>/`` (a run you cannot write to). metrics.json records ``checkpoint``,
+``step`` and ``run_status``."""
 
 from __future__ import annotations
 
@@ -71,7 +76,27 @@ def validate_eval(cfg: DictConfig) -> list[str]:
     name = c.get("name")
     if isinstance(name, str) and ("/" in name or not name.strip()):
         c.add("name", name, "a folder name under <run>/eval, without '/'")
+    check_writable(c)
     return c.problems
+
+
+def check_writable(c) -> None:
+    """The results' folder can be written: ``out`` if given, else ``<run>/eval``."""
+    from mmfw.validate import MISSING
+
+    run, out = c.get("run"), c.get("out")
+    if run is MISSING or not Path(str(run)).is_dir():
+        return
+    target = Path(str(out)) if out not in (None, MISSING) else Path(str(run)) / "eval"
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        key, value = ("out", str(out)) if out not in (None, MISSING) else ("run", str(run))
+        c.add(
+            key,
+            value,
+            f"{existing} is not writable by this user",
+            "pass out=<a folder you can write> to keep the results elsewhere",
+        )
 
 
 @hydra.main(config_path=CONF_DIR, config_name="eval", version_base="1.3")
@@ -81,11 +106,12 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def _job(cfg: DictConfig) -> None:
     from mmfw.eval.runner import evaluate_benchmark
-    from mmfw.runs import load_run
+    from mmfw.runs import eval_target, load_run
 
+    target = eval_target(Path(cfg.run), str(cfg.ckpt))
     changes = cfg.get("resolution")
     resolution = OmegaConf.to_container(changes, resolve=True) if changes else {}
-    run = load_run(cfg.run, ckpt=cfg.ckpt, device=cfg.device, resolution=resolution)
+    run = load_run(cfg.run, ckpt=str(target.checkpoint), device=cfg.device, resolution=resolution)
     overridden = any(
         o.split("=")[0].lstrip("+~").startswith("synthetic")
         for o in HydraConfig.get().overrides.task
@@ -95,14 +121,28 @@ def _job(cfg: DictConfig) -> None:
         with open_dict(cfg):
             cfg.synthetic = run.config.synthetic
     name = eval_name(cfg, HydraConfig.get().runtime.choices["benchmark"])
+    if target.live:
+        name = f"{name}@step{target.step}"
+        print(
+            f"mmfw-eval: warning: {cfg.run} is still running (run.json); evaluating its newest "
+            f"intact checkpoint {target.checkpoint} (step {target.step}) into {name}/",
+            file=sys.stderr,
+        )
+    out = Path(cfg.out) / name if cfg.get("out") else Path(cfg.run) / "eval" / name
     metrics = evaluate_benchmark(
-        name, instantiate(cfg.benchmark), run.model, run.processor, cfg.run
+        name,
+        instantiate(cfg.benchmark),
+        run.model,
+        run.processor,
+        cfg.run,
+        out_dir=out,
+        provenance=target.provenance(),
     )
     print(json.dumps({k: v for k, v in metrics.items() if k != "per_category"}, indent=2))
     if metrics.get("answers") == "none":
         print(
             f"mmfw-eval: the benchmark file has no answers: predictions written to "
-            f"{Path(cfg.run) / 'eval' / name / 'predictions.jsonl'} for submission; no accuracy",
+            f"{out / 'predictions.jsonl'} for submission; no accuracy",
             file=sys.stderr,
         )
 

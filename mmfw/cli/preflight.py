@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 
 from hydra.errors import ConfigCompositionException, HydraException
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from mmfw.config import CONF_DIR
 from mmfw.errors import ConfigProblems, UserError
@@ -70,12 +70,16 @@ def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     return jobs[:64] or [plain]
 
 
-def compose_checked(overrides: list[str], config_name: str = "train"):
+def compose_checked(
+    overrides: list[str], config_name: str = "train", return_hydra_config: bool = False
+):
     """The composed config, or a :class:`UserError` that says which key and what exists."""
     import mmfw
 
     try:
-        return mmfw.compose(overrides, config_name=config_name)
+        return mmfw.compose(
+            overrides, config_name=config_name, return_hydra_config=return_hydra_config
+        )
     except (ConfigCompositionException, HydraException) as e:
         raise UserError(explain_composition_error(str(e), overrides, config_name)) from None
 
@@ -192,6 +196,10 @@ def guard_run_dir(overrides: list[str], multirun: bool) -> str | None:
                     f"{describe(taken[0])}); add resume=auto to continue them, or choose a new "
                     "hydra.sweep.dir"
                 )
+        if sweep and resume is not None and override_value(overrides, "hydra.sweep.subdir") is None:
+            # Jobs land in <sweep>/<job number>, in the order the basic sweeper expands them.
+            for num, job in enumerate(job_overrides(overrides, True)):
+                check_resume_into(Path(sweep) / str(num), job, f"hydra.sweep.dir={sweep}/{num}")
         return None
     explicit = override_value(overrides, "hydra.run.dir")
     if explicit:
@@ -204,6 +212,9 @@ def guard_run_dir(overrides: list[str], multirun: bool) -> str | None:
                 )
             if alive(run_dir):
                 raise UserError(f"hydra.run.dir={explicit} is still running ({describe(run_dir)})")
+            check_resume_into(
+                run_dir, job_overrides(overrides, False)[0], f"hydra.run.dir={explicit}"
+            )
         return None
     if resume != "auto":
         return None
@@ -213,8 +224,22 @@ def guard_run_dir(overrides: list[str], multirun: bool) -> str | None:
             "mmfw-train: resume=auto: no unfinished run of this name to continue; starting a new run"
         )
         return None
+    check_resume_into(found, job_overrides(overrides, False)[0], f"resume=auto: {found}")
     print(f"mmfw-train: resume=auto: continuing {found} ({describe(found)})")
     return f"hydra.run.dir={found}"
+
+
+def check_resume_into(run_dir: Path, overrides: list[str], where: str) -> None:
+    """Refuse, before anything is written, a resume whose model differs from the run's."""
+    from mmfw.training.run_compat import check_resumable, resolved
+
+    if not (run_dir / "run.json").exists() or not (run_dir / ".hydra" / "config.yaml").exists():
+        return
+    cfg = compose_checked(overrides, return_hydra_config=True)
+    choices = {k: str(v) for k, v in cfg.hydra.runtime.choices.items()}
+    with open_dict(cfg):
+        del cfg["hydra"]
+    check_resumable(run_dir, resolved(cfg), choices, where)
 
 
 def newest_unfinished(overrides: list[str]) -> Path | None:

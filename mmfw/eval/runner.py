@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 
-def evaluate_benchmark(name: str, benchmark, model, processor, run_dir: str | Path) -> dict:
-    """Evaluate, write the contract files, return the metrics."""
+def evaluate_benchmark(
+    name: str,
+    benchmark,
+    model,
+    processor,
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    provenance: dict | None = None,
+) -> dict:
+    """Evaluate, write the contract files, return the metrics.
+
+    ``out_dir``: where the files go (default ``<run_dir>/eval/<name>``). ``provenance``: what
+    was evaluated (``checkpoint``, ``step``, ``run_status``), recorded in metrics.json."""
     t0 = time.perf_counter()
     predictions, metrics = benchmark.run(model, processor)
     metrics["seconds"] = round(time.perf_counter() - t0, 3)
@@ -22,10 +34,16 @@ def evaluate_benchmark(name: str, benchmark, model, processor, run_dir: str | Pa
             file=sys.stderr,
         )
     metrics["benchmark"] = name
-    out = Path(run_dir) / "eval" / name
+    metrics.update(provenance or {})
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "eval" / name
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "predictions.jsonl").open("w") as f:
-        for p in predictions:
-            f.write(json.dumps(p) + "\n")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _write(out / "predictions.jsonl", "".join(json.dumps(p) + "\n" for p in predictions))
+    _write(out / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
+
+
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -274,6 +274,10 @@ class SaveOnException(L.Callback):
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+        from mmfw.training.numerics import NonFiniteError
+
+        if isinstance(exception, NonFiniteError):
+            return  # the state is not to be trusted: the last good checkpoint stands
         # A save is collective: with several ranks it is safe only when every rank stops
         # together (Lightning broadcasts SIGTERM); otherwise the periodic checkpoints stand.
         if trainer.global_step > 0 and (

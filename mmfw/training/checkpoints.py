@@ -14,9 +14,17 @@ from typing import Any
 # part of config validation, which must answer in well under a second.
 
 
+def umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """Write to a temporary name in the same folder, fsync, rename over ``path``: a kill at any
-    moment leaves the old file or the new one, never half of one."""
+    moment leaves the old file or the new one, never half of one. The file gets the mode any
+    other file would (0666 less the umask), not the temporary file's 0600."""
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,6 +32,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -63,6 +72,20 @@ def is_intact(path: Path) -> bool:
         return False
 
 
+def unreadable(path: Path) -> str | None:
+    """Why this process cannot read a checkpoint (permissions), or None when it can."""
+    files = [path] if path.is_file() else [path, *(p for p in path.rglob("*"))]
+    for f in files:
+        if not os.access(f, os.R_OK | (os.X_OK if f.is_dir() else 0)):
+            st = f.stat()
+            return (
+                f"{f} is not readable by this user (permission denied: mode "
+                f"{oct(st.st_mode & 0o777)}, owner uid {st.st_uid}). Ask the run's owner to make "
+                "it readable (chmod -R g+rX, or train with a umask such as 002 on shared runs)"
+            )
+    return None
+
+
 def resume_candidates(run_dir: Path) -> list[Path]:
     """The run's checkpoints, newest first: last.ckpt, periodic step checkpoints and the
     SLURM pre-emption saves Lightning writes (hpc_ckpt_N.ckpt)."""
@@ -75,6 +98,9 @@ def newest_intact(run_dir: Path) -> Path | None:
     """The newest complete checkpoint of a run; says which damaged ones it passed over."""
     skipped = []
     for path in resume_candidates(run_dir):
+        problem = unreadable(path)
+        if problem:
+            raise PermissionError(problem)
         if is_intact(path):
             if skipped:
                 warnings.warn(
@@ -104,6 +130,31 @@ def run_weights(run_dir: Path, ckpt: str) -> Path:
     if last.exists() or not has_state(run_dir):
         return last
     return run_dir / (WEIGHTS if (run_dir / WEIGHTS).exists() else INDEX)
+
+
+def run_status(run_dir: Path) -> str | None:
+    """run.json's status (running / finished / failed / interrupted), None without one."""
+    import json
+
+    try:
+        return json.loads((run_dir / "run.json").read_text()).get("status")
+    except (OSError, ValueError):
+        return None
+
+
+def weights_to_evaluate(run_dir: Path, ckpt: str) -> Path:
+    """What ``ckpt`` means for an evaluation: for a live run (run.json says running)
+    ``last`` is the newest intact checkpoint, since last.ckpt may be missing or replaced
+    while it is read; else :func:`run_weights`."""
+    if ckpt == "last" and run_status(run_dir) == "running":
+        found = newest_intact(run_dir)
+        if found is None:
+            raise FileNotFoundError(
+                f"{run_dir} is running and has no checkpoint yet: evaluate it after its first "
+                "save (checkpoint.every_n_train_steps) or when it ends"
+            )
+        return found
+    return run_weights(run_dir, ckpt)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

@@ -62,6 +62,7 @@ class VLMModule(L.LightningModule):
         )
         self.model: VisionLanguageModel | None = None
         self.init_info: dict | None = None
+        self.step_losses: list[torch.Tensor] = []
 
     def configure_model(self) -> None:
         if self.model is not None:  # Lightning calls the hook again for later stages
@@ -94,6 +95,8 @@ class VLMModule(L.LightningModule):
         # The logged loss is the global batch's (mean over ranks), comparable across layouts.
         sync = prefix == "val" or (self.trainer is not None and self.trainer.world_size > 1)
         self.log(f"{prefix}/loss", out.loss, batch_size=n, prog_bar=True, sync_dist=sync)
+        if prefix == "train":
+            self.step_losses.append(out.loss.detach())  # checked by the NumericsGuard
         return out.loss
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:

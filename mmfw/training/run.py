@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -32,7 +36,9 @@ from mmfw.training.init_from import resolve_source
 from mmfw.training.init_from_hf import source as hf_source
 from mmfw.training.init_from_hf import with_hf_architecture
 from mmfw.training.module import VLMModule, format_groups
+from mmfw.training.numerics import NonFiniteError, NumericsGuard
 from mmfw.training.preemption import Preemption
+from mmfw.training.run_compat import check_resumable, resolved
 from mmfw.training.run_record import RunRecord
 from mmfw.training.trainer import TrainerSpec
 
@@ -58,15 +64,6 @@ def inherited_tokenizer(init_from: str | None) -> Path | None:
         return None
     folder = resolve_source(init_from).parent.parent / "tokenizer"
     return folder if (folder / "tokenizer_config.json").exists() else None
-
-
-def save_resolved_config(cfg: DictConfig, run_dir: Path) -> dict:
-    """Overwrite ``.hydra/config.yaml`` with the resolved config (the run-dir contract)."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    if is_rank_zero():
-        (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.create(resolved), run_dir / ".hydra" / "config.yaml")
-    return resolved
 
 
 def _sum_over_ranks(counts: dict[str, int]) -> dict[str, int]:
@@ -96,43 +93,19 @@ def train(
     becomes local rank 0 and starts the other local ranks as ``mmfw-train`` children running
     the same job (``overrides`` are the job's own Hydra overrides).
     """
-    run_dir = Path(run_dir)
-    spec: TrainerSpec = instantiate(cfg.trainer)
-    plan = spec.batch_plan(int(cfg.data.batch_size), cfg.data.get("global_batch_size"))
-    record = RunRecord(run_dir)
+    run = TrainingRun(cfg, Path(run_dir), group, list(overrides or []))
+    run.check_dir()  # before anything is written
     children = []
-    if spec.processes_per_node > 1 and not launched_externally():
+    if run.spec.processes_per_node > 1 and not launched_externally():
         children = launch_local_ranks(
-            spec.processes_per_node, spec.num_nodes, run_dir, list(overrides or [])
+            run.spec.processes_per_node, run.spec.num_nodes, run.run_dir, run.overrides
         )
     watch_parent()
-    if spec.accelerator == "cpu" and spec.processes_per_node > 1:
+    if run.spec.accelerator == "cpu" and run.spec.processes_per_node > 1:
         # Ranks on one CPU share its cores (as torchrun's OMP_NUM_THREADS does), instead of
         # each starting a thread per core and oversubscribing them.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // spec.processes_per_node))
-    previous = record.read()
-    # A resumed run keeps its wandb run id (kept in run.json), so wandb continues its history.
-    run_id = previous.get("wandb_id") if cfg.resume and previous.get("wandb_id") else _new_id()
-    if is_rank_zero():
-        record.start(list(overrides or []), plan.world, wandb_id=run_id)
-    exit_code = 1  # what wandb records unless training returns: failed runs never read finished
-    try:
-        metrics = _train(cfg, run_dir, group, spec, plan, run_id, list(overrides or []))
-        exit_code = 0
-    except SIGTERMException as e:
-        if is_rank_zero():
-            record.finish("interrupted", error="stopped by a signal; resume=auto continues")
-        raise SystemExit(143) from e  # 128 + SIGTERM: never mistaken for a finished run
-    except BaseException as e:
-        if is_rank_zero():
-            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-            record.finish(status, error=summary(e))
-        raise
-    finally:
-        _finish_wandb(exit_code)
-        _leave_process_group()
-    if is_rank_zero():
-        record.finish("finished", step=metrics.get("step"))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // run.spec.processes_per_node))
+    metrics = run.execute()
     wait_for_children(children)
     clear_launch_env()
     return metrics
@@ -145,161 +118,292 @@ def _new_id() -> str:
     return secrets.token_hex(4)
 
 
-def _train(
-    cfg: DictConfig,
-    run_dir: Path,
-    group,
-    spec: TrainerSpec,
-    plan,
-    run_id: str,
-    overrides: list[str] | None = None,
-) -> dict:
-    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    # The saved config then rebuilds the checkpoint's architecture without the source.
-    cfg = with_hf_architecture(cfg)
-    resolved = save_resolved_config(cfg, run_dir)
+class TrainingRun:
+    """One attempt at a run in its directory: check the directory → start the attempt →
+    prepare (config, data, tokenizer) → build (model, loggers, trainer) → fit → collect the
+    metrics → evaluate → finish. It owns every write to the run directory; rank 0 writes."""
 
-    datamodule = instantiate(cfg.data)
-    tokenizer = build_tokenizer(
-        cfg,
-        run_dir / "tokenizer",
-        datamodule.texts,
-        inherited_tokenizer(cfg.stage.get("init_from")),
-    )
-    parts = build_components(cfg, tokenizer, meta=True)  # the real model: configure_model()
-    datamodule.attach(parts.processor)
-    datamodule.probe()  # a source that yields nothing stops here, before step 1
-    image_token_id = tokenizer.convert_tokens_to_ids(cfg.tokenizer.image_token)
-
-    def build():
-        return build_model(cfg, parts.strategy, len(tokenizer), image_token_id)
-
-    module = VLMModule(
-        build,
-        instantiate(cfg.stage),
-        instantiate(cfg.optim),
-        resolved,
-        strategy=spec.strategy,
-        precision=spec.precision,
-        activation_checkpointing=spec.activation_checkpointing,
-        loss_reduction=str(cfg.data.get("loss_reduction", "token")),
-        init_from_hf=hf_source(cfg),
-    )
-
-    ckpt_path = resolve_resume(cfg.resume, run_dir)
-    resume_step = checkpoint_step(Path(ckpt_path)) if ckpt_path else None
-    if ckpt_path:
-        print(f"mmfw: resuming from {ckpt_path} (step {resume_step})")
-    elif cfg.resume == "auto":
-        print(f"mmfw: resume=auto: {run_dir} has no checkpoint yet; starting from step 0")
-    run_name = f"{cfg.name}/{run_dir.name}"
-    loggers = [
-        instantiate(node)(
-            save_dir=str(run_dir),
-            run_name=run_name,
-            group=group,
-            run_id=run_id,
-            resume_step=resume_step,
-            **(
-                {"overrides": overrides}
-                if str(node.get("_target_", "")).endswith("wandb_logger")
-                else {}
-            ),
+    def __init__(self, cfg: DictConfig, run_dir: Path, group: str | None, overrides: list[str]):
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.group = group
+        self.overrides = overrides
+        self.spec: TrainerSpec = instantiate(cfg.trainer)
+        self.plan = self.spec.batch_plan(
+            int(cfg.data.batch_size), cfg.data.get("global_batch_size")
         )
-        for node in cfg.logger.values()
-    ]
-    configured = datamodule.configured_fractions()
-    stats = RunStats(
-        peak_tflops=spec.peak_tflops,
-        max_skipped_fraction=datamodule.max_skipped_fraction,
-        record=RunRecord(run_dir),
-        sources={n: (src.category, configured[n]) for n, src in datamodule.sources.items()},
-        image_token_id=parts.processor.image_token_id,
-    )
-    checkpoint = instantiate(cfg.checkpoint, dirpath=str(run_dir / "checkpoints"))
-    callbacks = [
-        checkpoint,
-        stats,
-        StepSeeds(int(cfg.seed)),
-        GracefulStop(),
-        SaveOnException(str(run_dir / "checkpoints" / "last.ckpt")),
-        ReportSetup(run_dir, plan),
-        RecordProgress(RunRecord(run_dir)),
-    ]
-    in_training = in_training_eval(cfg, parts.processor, spec)
-    if in_training is not None:
-        callbacks.append(in_training)
-    trainer = spec.build(
-        plan,
-        logger=loggers or False,
-        callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()],
-        default_root_dir=str(run_dir),
-    )
-    for lg in loggers:
-        lg.log_hyperparams({**resolved, "overrides": list(overrides or [])})
-
-    preemption = Preemption(requeue=spec.requeue_on_preemption)
-    preemption.install()
-    t0 = time.perf_counter()
-    try:
-        trainer.fit(
-            module,
-            datamodule=datamodule,
-            ckpt_path=ckpt_path,
-            weights_only=True,  # resume never unpickles arbitrary objects
+        self.record = RunRecord(run_dir)
+        previous = self.record.read()
+        # A resume continues a run that already holds its config: the config it was started
+        # with stays until this attempt has trained.
+        self.continuing = (
+            bool(cfg.resume)
+            and self.record.path.exists()
+            and (run_dir / ".hydra" / "config.yaml").exists()
         )
-    except SIGTERMException:
-        print(f"mmfw: {preemption.requeue(trainer.is_global_zero)}")
-        raise
-    finally:
-        preemption.restore()
-        spec.strategy.release()
-    # A run that stops between periodic saves still leaves its full final state in last.ckpt.
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
-    fit_seconds = time.perf_counter() - t0
-
-    metrics: dict = {"step": int(trainer.global_step), "time/fit_s": round(fit_seconds, 2)}
-    for key, value in trainer.callback_metrics.items():
-        if key.endswith(("loss", "loss_epoch")):
-            metrics[key] = float(value)
-    metrics.update(stats.summary(trainer.world_size))
-    params = list(module.model.parameters())
-    # ZeRO-3 keeps a parameter's full size in ds_numel; DTensors (FSDP2) report the global one.
-    metrics["params/total"] = sum(int(getattr(p, "ds_numel", p.numel())) for p in params)
-    metrics["params/trainable"] = sum(
-        int(getattr(p, "ds_numel", p.numel())) for p in params if p.requires_grad
-    )
-    skipped = _sum_over_ranks(dict(stats.skipped))
-    metrics["data/skipped"] = skipped  # reason → records, the whole mapping
-    metrics.update({f"data/skipped/{reason}": n for reason, n in sorted(skipped.items())})
-    counts = torch.tensor(stats.drawn, dtype=torch.float64, device=trainer.strategy.root_device)
-    drawn = trainer.strategy.reduce(counts, reduce_op="sum")
-    metrics.update(stats.mixture([int(x) for x in drawn.tolist()]))
-    if not stats.samples and trainer.global_step == 0:
-        raise UserError(
-            "no training sample was usable: every record was skipped (see data/skipped)"
+        # A resumed run keeps its wandb run id (kept in run.json), so wandb continues its history.
+        self.run_id = (
+            previous.get("wandb_id") if cfg.resume and previous.get("wandb_id") else _new_id()
         )
-    metrics["batch/global"] = plan.global_batch
-    metrics["batch/micro"] = plan.micro_batch
-    metrics["batch/accumulate"] = plan.accumulate
-    metrics["batch/devices"] = plan.world
 
-    if trainer.is_global_zero:
-        # Written before any evaluation: a benchmark that fails cannot lose the training's numbers.
-        write_metrics(run_dir, metrics)
-        if cfg.evaluate.at_end and cfg.get("benchmarks"):
-            evaluated = evaluate_at_end(cfg, run_dir, module, parts, spec)
-            metrics.update(evaluated)
-            write_metrics(run_dir, metrics)
-            for lg in loggers:
-                lg.log_metrics(
-                    {k: v for k, v in evaluated.items() if isinstance(v, float)},
-                    step=trainer.global_step,
+    # -- the directory ---------------------------------------------------------------------
+
+    def check_dir(self) -> None:
+        """Refuse an attempt that cannot continue this run, before anything is written
+        (``mmfw-train`` checks the same before Hydra writes; this covers sweeps and other
+        launchers, and removes what Hydra wrote for the refused attempt)."""
+        if not is_rank_zero() or not self.continuing:
+            return
+        choices, attempt_dir = {}, None
+        if HydraConfig.initialized():
+            hc = HydraConfig.get()
+            choices = {k: str(v) for k, v in hc.runtime.choices.items()}
+            if hc.output_subdir and str(hc.output_subdir).startswith(".hydra/attempts/"):
+                attempt_dir = self.run_dir / str(hc.output_subdir)
+        try:
+            check_resumable(self.run_dir, resolved(self.cfg), choices)
+        except UserError:
+            if attempt_dir is not None and attempt_dir.is_dir():
+                shutil.rmtree(attempt_dir)
+                _remove_if_empty(attempt_dir.parent)
+            raise
+
+    def execute(self) -> dict:
+        """Run the attempt and record how it ended in run.json."""
+        if is_rank_zero():
+            self.record.start(self.overrides, self.plan.world, wandb_id=self.run_id)
+        exit_code = 1  # what wandb records unless training returns: failed runs never read finished
+        try:
+            metrics = self._attempt()
+            exit_code = 0
+        except SIGTERMException as e:
+            if is_rank_zero():
+                self.record.finish(
+                    "interrupted", error="stopped by a signal; resume=auto continues"
                 )
-    for lg in loggers:
-        lg.finalize("success")
-    return metrics
+            raise SystemExit(143) from e  # 128 + SIGTERM: never mistaken for a finished run
+        except BaseException as e:
+            if is_rank_zero():
+                status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+                extra = (
+                    {"failed_step": e.step, "failed_records": e.ids[:64]}
+                    if isinstance(e, NonFiniteError)
+                    else {}
+                )
+                self.record.finish(status, error=summary(e), **extra)
+            raise
+        finally:
+            _finish_wandb(exit_code)
+            _leave_process_group()
+        if is_rank_zero():
+            self.record.finish("finished", step=metrics.get("step"))
+        return metrics
+
+    def _attempt(self) -> dict:
+        self.prepare()
+        trainer, module = self.build()
+        fit_seconds = self.fit(trainer, module)
+        metrics = self.collect(trainer, module, fit_seconds)
+        if trainer.is_global_zero:
+            # Written before any evaluation: a benchmark that fails cannot lose the training's numbers.
+            write_metrics(self.run_dir, metrics)
+            self.evaluate(trainer, module, metrics)
+        for lg in self.loggers:
+            lg.finalize("success")
+        return metrics
+
+    # -- prepare and build -----------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Seed, the resolved config, data, tokenizer and the model's parts (on ``meta``)."""
+        cfg = self.cfg
+        L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        # The saved config then rebuilds the checkpoint's architecture without the source.
+        self.cfg = cfg = with_hf_architecture(cfg)
+        self.resolved = OmegaConf.to_container(cfg, resolve=True)
+        if not self.continuing:
+            self.save_config()
+        self.datamodule = instantiate(cfg.data)
+        self.tokenizer = build_tokenizer(
+            cfg,
+            self.run_dir / "tokenizer",
+            self.datamodule.texts,
+            inherited_tokenizer(cfg.stage.get("init_from")),
+        )
+        self.parts = build_components(cfg, self.tokenizer, meta=True)  # real: configure_model()
+        self.datamodule.attach(self.parts.processor)
+        self.datamodule.probe()  # a source that yields nothing stops here, before step 1
+
+    def save_config(self) -> None:
+        """``.hydra/config.yaml``: the resolved config (the run-dir contract)."""
+        if is_rank_zero():
+            (self.run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(OmegaConf.create(self.resolved), self.run_dir / ".hydra" / "config.yaml")
+
+    def build(self):
+        cfg, spec, run_dir = self.cfg, self.spec, self.run_dir
+        tokenizer, parts = self.tokenizer, self.parts
+        image_token_id = tokenizer.convert_tokens_to_ids(cfg.tokenizer.image_token)
+
+        def build_vlm():
+            return build_model(cfg, parts.strategy, len(tokenizer), image_token_id)
+
+        module = VLMModule(
+            build_vlm,
+            instantiate(cfg.stage),
+            instantiate(cfg.optim),
+            self.resolved,
+            strategy=spec.strategy,
+            precision=spec.precision,
+            activation_checkpointing=spec.activation_checkpointing,
+            loss_reduction=str(cfg.data.get("loss_reduction", "token")),
+            init_from_hf=hf_source(cfg),
+        )
+        self.ckpt_path = resolve_resume(cfg.resume, run_dir)
+        resume_step = checkpoint_step(Path(self.ckpt_path)) if self.ckpt_path else None
+        if self.ckpt_path:
+            print(f"mmfw: resuming from {self.ckpt_path} (step {resume_step})")
+        elif cfg.resume == "auto":
+            print(f"mmfw: resume=auto: {run_dir} has no checkpoint yet; starting from step 0")
+        self.loggers = self._loggers(resume_step)
+        configured = self.datamodule.configured_fractions()
+        self.stats = RunStats(
+            peak_tflops=spec.peak_tflops,
+            max_skipped_fraction=self.datamodule.max_skipped_fraction,
+            record=RunRecord(run_dir),
+            sources={n: (s.category, configured[n]) for n, s in self.datamodule.sources.items()},
+            image_token_id=parts.processor.image_token_id,
+        )
+        self.guard = NumericsGuard(
+            **spec.numerics,
+            vocab_size=len(tokenizer),
+            template=_template_name(cfg),
+            last_good=lambda: newest_intact(run_dir),
+        )
+        checkpoint = instantiate(cfg.checkpoint, dirpath=str(run_dir / "checkpoints"))
+        callbacks = [
+            checkpoint,
+            self.stats,
+            self.guard,
+            StepSeeds(int(cfg.seed)),
+            GracefulStop(),
+            SaveOnException(str(run_dir / "checkpoints" / "last.ckpt")),
+            ReportSetup(run_dir, self.plan),
+            RecordProgress(RunRecord(run_dir)),
+        ]
+        in_training = in_training_eval(cfg, parts.processor, spec)
+        if in_training is not None:
+            callbacks.append(in_training)
+        trainer = spec.build(
+            self.plan,
+            logger=self.loggers or False,
+            callbacks=callbacks,
+            plugins=[AtomicCheckpointIO()],
+            default_root_dir=str(run_dir),
+        )
+        for lg in self.loggers:
+            lg.log_hyperparams({**self.resolved, "overrides": self.overrides})
+        return trainer, module
+
+    def _loggers(self, resume_step: int | None) -> list:
+        loggers = []
+        for node in self.cfg.logger.values():
+            factory = instantiate(node)
+            kwargs = dict(
+                save_dir=str(self.run_dir),
+                run_name=f"{self.cfg.name}/{self.run_dir.name}",
+                group=self.group,
+                run_id=self.run_id,
+                resume_step=resume_step,
+            )
+            if "overrides" in inspect.signature(factory).parameters:
+                kwargs["overrides"] = self.overrides
+            loggers.append(factory(**kwargs))
+        return loggers
+
+    # -- fit, metrics, evaluation ----------------------------------------------------------
+
+    def fit(self, trainer, module) -> float:
+        preemption = Preemption(requeue=self.spec.requeue_on_preemption)
+        preemption.install()
+        t0 = time.perf_counter()
+        try:
+            trainer.fit(
+                module,
+                datamodule=self.datamodule,
+                ckpt_path=self.ckpt_path,
+                weights_only=True,  # resume never unpickles arbitrary objects
+            )
+        except SIGTERMException:
+            print(f"mmfw: {preemption.requeue(trainer.is_global_zero)}")
+            raise
+        finally:
+            preemption.restore()
+            self.spec.strategy.release()
+        # A run that stops between periodic saves still leaves its full final state in last.ckpt.
+        trainer.save_checkpoint(self.run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+        if self.continuing:
+            self.save_config()  # this attempt trained: its config is now the run's
+        return time.perf_counter() - t0
+
+    def collect(self, trainer, module, fit_seconds: float) -> dict:
+        stats, plan = self.stats, self.plan
+        metrics: dict = {"step": int(trainer.global_step), "time/fit_s": round(fit_seconds, 2)}
+        for key, value in trainer.callback_metrics.items():
+            if key.endswith(("loss", "loss_epoch")):
+                metrics[key] = float(value)
+        metrics.update(stats.summary(trainer.world_size))
+        params = list(module.model.parameters())
+        # ZeRO-3 keeps a parameter's full size in ds_numel; DTensors (FSDP2) report the global one.
+        metrics["params/total"] = sum(int(getattr(p, "ds_numel", p.numel())) for p in params)
+        metrics["params/trainable"] = sum(
+            int(getattr(p, "ds_numel", p.numel())) for p in params if p.requires_grad
+        )
+        skipped = _sum_over_ranks(dict(stats.skipped))
+        metrics["data/skipped"] = skipped  # reason → records, the whole mapping
+        metrics.update({f"data/skipped/{reason}": n for reason, n in sorted(skipped.items())})
+        counts = torch.tensor(stats.drawn, dtype=torch.float64, device=trainer.strategy.root_device)
+        drawn = trainer.strategy.reduce(counts, reduce_op="sum")
+        metrics.update(stats.mixture([int(x) for x in drawn.tolist()]))
+        if not stats.samples and trainer.global_step == 0:
+            raise UserError(
+                "no training sample was usable: every record was skipped (see data/skipped)"
+            )
+        metrics["train/nan_skipped"] = self.guard.skipped
+        metrics["batch/global"] = plan.global_batch
+        metrics["batch/micro"] = plan.micro_batch
+        metrics["batch/accumulate"] = plan.accumulate
+        metrics["batch/devices"] = plan.world
+        return metrics
+
+    def evaluate(self, trainer, module, metrics: dict) -> None:
+        cfg = self.cfg
+        if not (cfg.evaluate.at_end and cfg.get("benchmarks")):
+            return
+        evaluated = evaluate_at_end(
+            cfg, self.run_dir, module, self.parts, self.spec, step=int(trainer.global_step)
+        )
+        metrics.update(evaluated)
+        write_metrics(self.run_dir, metrics)
+        for lg in self.loggers:
+            lg.log_metrics(
+                {k: v for k, v in evaluated.items() if isinstance(v, float)},
+                step=trainer.global_step,
+            )
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _template_name(cfg: DictConfig) -> str:
+    """The template choice (``vicuna_v1``) when Hydra composed the run, else its class."""
+    if HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get("template")
+        if choice:
+            return str(choice)
+    return str(cfg.template.get("_target_", "?")).rsplit(".", 1)[-1]
 
 
 def write_metrics(run_dir: Path, metrics: dict) -> None:
@@ -330,13 +434,21 @@ def in_training_eval(cfg: DictConfig, processor, spec: TrainerSpec):
     )
 
 
-def evaluate_at_end(cfg: DictConfig, run_dir: Path, module, parts, spec: TrainerSpec) -> dict:
+def evaluate_at_end(
+    cfg: DictConfig, run_dir: Path, module, parts, spec: TrainerSpec, step: int | None = None
+) -> dict:
     """Every entry of ``benchmarks``; one that fails is reported (``<name>/error`` in
     metrics.json, ``eval_errors`` in run.json) and the others still run."""
     import sys
 
     out: dict = {}
     errors: dict[str, str] = {}
+    # The model in memory is the state last.ckpt was just written with.
+    provenance = {
+        "checkpoint": str(run_dir / "checkpoints" / "last.ckpt"),
+        "step": step,
+        "run_status": RunRecord(run_dir).status,
+    }
     try:
         model, processor = module.model, parts.processor
         if spec.strategy.shards_parameters:
@@ -351,7 +463,9 @@ def evaluate_at_end(cfg: DictConfig, run_dir: Path, module, parts, spec: Trainer
         if name in errors:
             continue
         try:
-            result = evaluate_benchmark(name, instantiate(bench_cfg), model, processor, run_dir)
+            result = evaluate_benchmark(
+                name, instantiate(bench_cfg), model, processor, run_dir, provenance=provenance
+            )
         except Exception as e:  # noqa: BLE001 - one benchmark's failure is not the run's
             errors[name] = f"{type(e).__name__}: {e}".splitlines()[0][:500]
             continue

@@ -42,6 +42,14 @@ class TrainerSpec:
       activation_checkpointing: modules (encoder, llm) whose blocks recompute activations in
         backward, on top of the stage's ``gradient_checkpointing``.
       accumulate_grad_batches: used only when ``data.global_batch_size`` is null.
+      nan_policy: stop | skip_batch: what a non-finite loss or gradient norm does. ``stop``
+        ends the run at that step (the step and the batch's record ids named, no checkpoint
+        written from the bad state); ``skip_batch`` drops that step's gradients and counts it.
+      nan_max_skips: with ``skip_batch``, the run stops after this many dropped steps.
+      zero_target_batches: this many micro-batches in a row without a target token (every
+        label masked) stop the run naming the template; null: no check.
+      first_loss_max_ratio: the mean loss of the first 3 steps above this x ln(vocab) stops
+        the run (a broken init or a tokenizer that does not match the LLM); null: no check.
       extra: any other ``lightning.Trainer`` argument, passed through.
       The rest (max_steps, max_epochs, gradient_clip_val, val_check_interval, ...) are the
       Lightning Trainer's own arguments.
@@ -72,10 +80,28 @@ class TrainerSpec:
         enable_progress_bar: bool = True,
         enable_model_summary: bool = False,
         deterministic: bool | str = False,
+        nan_policy: str = "stop",
+        nan_max_skips: int = 10,
+        zero_target_batches: int | None = 3,
+        first_loss_max_ratio: float | None = 3.0,
         extra: dict[str, Any] | None = None,
     ) -> None:
         if num_nodes < 1:
             raise ValueError(f"trainer.num_nodes={num_nodes} must be >= 1")
+        from mmfw.training.numerics import POLICIES
+
+        if nan_policy not in POLICIES:
+            raise ValueError(f"trainer.nan_policy={nan_policy!r}: use one of {', '.join(POLICIES)}")
+        if zero_target_batches is not None and int(zero_target_batches) < 1:
+            raise ValueError(
+                f"trainer.zero_target_batches={zero_target_batches}: >= 1, or null for no check"
+            )
+        self.numerics = {
+            "policy": nan_policy,
+            "max_skips": int(nan_max_skips),
+            "zero_target_batches": zero_target_batches,
+            "first_loss_max_ratio": first_loss_max_ratio,
+        }
         self.accelerator = accelerator
         self.devices = devices
         self.num_nodes = int(num_nodes)

@@ -71,7 +71,9 @@ def test_sigkill_then_resume_auto_finds_the_run_by_name_and_keeps_its_history(tm
     assert f"resume=auto: continuing {run_dir}" in out.stdout
     assert [p.name for p in tmp_path.glob("history/*")] == [run_dir.name]  # no second run dir
     record = json.loads((run_dir / "run.json").read_text())
-    assert record["status"] == "finished" and record["attempts"] == 2
+    assert record["status"] == "finished" and len(record["attempts"]) == 2
+    assert record["attempts"][1]["status"] == "finished"
+    assert "resume=auto" in record["attempts"][1]["overrides"]
     rows = [
         r for r in csv.DictReader((run_dir / "csv" / "metrics.csv").open()) if r.get("train/loss")
     ]
