@@ -202,6 +202,7 @@ def guard_run_dir(overrides: list[str], multirun: bool) -> str | None:
                 check_resume_into(Path(sweep) / str(num), job, f"hydra.sweep.dir={sweep}/{num}")
         return None
     explicit = override_value(overrides, "hydra.run.dir")
+    check_writable(Path(explicit) if explicit else None, overrides)
     if explicit:
         run_dir = Path(explicit)
         if holds_run(run_dir):
@@ -227,6 +228,23 @@ def guard_run_dir(overrides: list[str], multirun: bool) -> str | None:
     check_resume_into(found, job_overrides(overrides, False)[0], f"resume=auto: {found}")
     print(f"mmfw-train: resume=auto: continuing {found} ({describe(found)})")
     return f"hydra.run.dir={found}"
+
+
+def check_writable(run_dir: Path | None, overrides: list[str]) -> None:
+    """The run directory (or, for a new one, the folder it will be made in) must be writable
+    by this user before anything starts: Hydra's log and the run's files go there."""
+    if run_dir is None:
+        cfg = compose_checked(job_overrides(overrides, False)[0])
+        run_dir = Path(str(OmegaConf.select(cfg, "paths.runs"))).expanduser()
+        key = "paths.runs"
+    else:
+        key = "hydra.run.dir"
+    existing = next((p for p in (run_dir, *run_dir.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(
+            f"{key}={run_dir}: {existing} is not writable by this user; nothing was started. "
+            "Choose a folder you can write (hydra.run.dir=... or paths.runs=...)"
+        )
 
 
 def check_resume_into(run_dir: Path, overrides: list[str], where: str) -> None:
