@@ -283,4 +283,11 @@ class SaveOnException(L.Callback):
         if trainer.global_step > 0 and (
             trainer.world_size == 1 or isinstance(exception, SIGTERMException)
         ):
-            trainer.save_checkpoint(self.path, weights_only=False)
+            from mmfw.training.checkpoints import CheckpointWriteError
+
+            try:
+                trainer.save_checkpoint(self.path, weights_only=False)
+            except CheckpointWriteError as e:  # the run's own error is the one to report
+                import sys
+
+                print(f"mmfw: warning: could not save on the way out: {e}", file=sys.stderr)

@@ -10,8 +10,19 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from mmfw.errors import UserError
+
 # torch is imported inside the functions that need it: checking a checkpoint's integrity is
 # part of config validation, which must answer in well under a second.
+
+
+class CheckpointWriteError(UserError):
+    """A checkpoint could not be written (disk full, I/O error, permissions); the previous
+    file under that name is untouched."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 def umask() -> int:
@@ -30,7 +41,10 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.tmp-*"):
         stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    except OSError as e:
+        raise _write_error(path, e) from e
     try:
         os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, "wb") as f:
@@ -43,9 +57,35 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    except OSError as e:
+        raise _write_error(path, e) from e
+    except RuntimeError as e:  # torch.save reports a failed write as a RuntimeError
+        raise _write_error(path, e) from e
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _write_error(path: Path, e: BaseException) -> CheckpointWriteError:
+    reason = getattr(e, "strerror", None) or str(e).splitlines()[0]
+    if path.exists():
+        kept = f"{path} still holds the previous checkpoint"
+    else:
+        intact = [p for p in sorted(path.parent.glob("*.ckpt"), key=_mtime) if is_intact(p)]
+        kept = f"the newest intact checkpoint is {intact[-1]}" if intact else "no checkpoint yet"
+    return CheckpointWriteError(
+        f"writing checkpoint {path} failed: {reason}; {kept} (the write goes to a temporary "
+        "file that is renamed only when complete). Free space on that disk or check it, then "
+        "resume=auto continues from the newest intact checkpoint",
+        getattr(e, "errno", None),
+    )
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def layout(path: Path) -> str:

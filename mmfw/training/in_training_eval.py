@@ -127,12 +127,12 @@ class InTrainingEval(L.Callback):
         for lg in loggers:
             # Offline runs keep a table's images only as the word "Image" (wandb#4611); the
             # same samples as an image panel keep them, online and offline.
-            lg.experiment.log(
-                {
-                    f"eval/{name}/predictions": wandb.Table(columns=columns, data=data),
-                    f"eval/{name}/samples": images,
-                }  # fmt: skip
-            )
+            payload = {
+                f"eval/{name}/predictions": wandb.Table(columns=columns, data=data),
+                f"eval/{name}/samples": images,
+            }
+            log = getattr(lg, "log_experiment", None) or lg.experiment.log
+            log(payload)
 
     def state_dict(self) -> dict:
         return {"done": sorted(self.done), "history": self.history}

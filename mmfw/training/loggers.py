@@ -57,7 +57,7 @@ def wandb_logger(
     by the run builder.
     """
     resolved = wandb_mode(mode)
-    return WandbLogger(
+    return TolerantWandbLogger(
         save_dir=save_dir,
         name=run_name,
         group=group,
@@ -70,6 +70,48 @@ def wandb_logger(
         # wandb caps a tag at 64 characters.
         tags=[*list(tags or []), *(o[:64] for o in overrides or [])],
     )
+
+
+class TolerantWandbLogger(WandbLogger):
+    """wandb that cannot stop a run: the first failure (network, disk, a wandb bug) prints one
+    warning and turns this logger off; training and the CSV logger go on."""
+
+    failed: str | None = None
+
+    def _guard(self, what: str, call, *args, **kwargs):
+        if self.failed is not None:
+            return None
+        try:
+            return call(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - any wandb failure, reported once
+            self.failed = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+            import sys
+
+            print(
+                f"mmfw: warning: wandb failed during {what} ({self.failed}); wandb is off for "
+                "the rest of this run, training goes on and csv/metrics.csv keeps every metric",
+                file=sys.stderr,
+            )
+            return None
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self._guard("log_metrics", super().log_metrics, metrics, step)
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        self._guard("log_hyperparams", super().log_hyperparams, params, *args, **kwargs)
+
+    def log_table(self, *args, **kwargs) -> None:
+        self._guard("log_table", super().log_table, *args, **kwargs)
+
+    def log_experiment(self, payload: dict) -> None:
+        """``experiment.log(payload)`` (tables, image panels), guarded like the rest."""
+        self._guard("log", lambda: self.experiment.log(payload))
+
+    def after_save_checkpoint(self, checkpoint_callback) -> None:
+        self._guard("after_save_checkpoint", super().after_save_checkpoint, checkpoint_callback)
+
+    def finalize(self, status: str) -> None:
+        self._guard("finalize", super().finalize, status)
 
 
 def csv_logger(

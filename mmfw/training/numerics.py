@@ -14,7 +14,7 @@ IGNORE_INDEX = -100
 POLICIES = ("stop", "skip_batch")
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(UserError):
     """A non-finite loss or gradient norm at ``step`` (the run stops there)."""
 
     def __init__(self, message: str, step: int, ids: list[str]) -> None:

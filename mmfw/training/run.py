@@ -133,6 +133,7 @@ class TrainingRun:
             int(cfg.data.batch_size), cfg.data.get("global_batch_size")
         )
         self.record = RunRecord(run_dir)
+        self.phase = "prepare"  # prepare | fit | evaluate: what an interruption stopped
         previous = self.record.read()
         # A resume continues a run that already holds its config: the config it was started
         # with stays until this attempt has trained.
@@ -178,9 +179,7 @@ class TrainingRun:
             exit_code = 0
         except SIGTERMException as e:
             if is_rank_zero():
-                self.record.finish(
-                    "interrupted", error="stopped by a signal; resume=auto continues"
-                )
+                self.record.finish("interrupted", error=self._interrupted_reason())
             raise SystemExit(143) from e  # 128 + SIGTERM: never mistaken for a finished run
         except BaseException as e:
             if is_rank_zero():
@@ -198,6 +197,14 @@ class TrainingRun:
         if is_rank_zero():
             self.record.finish("finished", step=metrics.get("step"))
         return metrics
+
+    def _interrupted_reason(self) -> str:
+        if self.phase == "evaluate":
+            return (
+                "stopped by a signal during the end-of-training evaluation; training finished "
+                "(metrics.json keeps its metrics); resume=auto runs the evaluation again"
+            )
+        return "stopped by a signal; resume=auto continues"
 
     def _attempt(self) -> dict:
         self.prepare()
@@ -260,7 +267,9 @@ class TrainingRun:
             init_from_hf=hf_source(cfg),
         )
         self.ckpt_path = resolve_resume(cfg.resume, run_dir)
-        resume_step = checkpoint_step(Path(self.ckpt_path)) if self.ckpt_path else None
+        self.resume_step = resume_step = (
+            checkpoint_step(Path(self.ckpt_path)) if self.ckpt_path else None
+        )
         if self.ckpt_path:
             print(f"mmfw: resuming from {self.ckpt_path} (step {resume_step})")
         elif cfg.resume == "auto":
@@ -324,6 +333,7 @@ class TrainingRun:
     # -- fit, metrics, evaluation ----------------------------------------------------------
 
     def fit(self, trainer, module) -> float:
+        self.phase = "fit"
         preemption = Preemption(requeue=self.spec.requeue_on_preemption)
         preemption.install()
         t0 = time.perf_counter()
@@ -348,6 +358,11 @@ class TrainingRun:
 
     def collect(self, trainer, module, fit_seconds: float) -> dict:
         stats, plan = self.stats, self.plan
+        done = self.run_dir / "metrics.json"
+        if self.resume_step == trainer.global_step and done.exists():
+            # This attempt trained no step (a run resumed at its last step, e.g. to finish an
+            # interrupted evaluation): the training metrics are the ones already recorded.
+            return json.loads(done.read_text())
         metrics: dict = {"step": int(trainer.global_step), "time/fit_s": round(fit_seconds, 2)}
         for key, value in trainer.callback_metrics.items():
             if key.endswith(("loss", "loss_epoch")):
@@ -380,9 +395,11 @@ class TrainingRun:
         cfg = self.cfg
         if not (cfg.evaluate.at_end and cfg.get("benchmarks")):
             return
-        evaluated = evaluate_at_end(
-            cfg, self.run_dir, module, self.parts, self.spec, step=int(trainer.global_step)
-        )
+        self.phase = "evaluate"
+        with sigterm_raises():  # an interrupted evaluation is resumable: resume=auto
+            evaluated = evaluate_at_end(
+                cfg, self.run_dir, module, self.parts, self.spec, step=int(trainer.global_step)
+            )
         metrics.update(evaluated)
         write_metrics(self.run_dir, metrics)
         for lg in self.loggers:
@@ -390,6 +407,22 @@ class TrainingRun:
                 {k: v for k, v in evaluated.items() if isinstance(v, float)},
                 step=trainer.global_step,
             )
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """Outside ``fit`` (where Lightning handles it) SIGTERM would kill the process at once;
+    here it raises, so run.json records the interruption."""
+    import signal
+
+    def handle(signum, frame):
+        raise SIGTERMException()
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -61,7 +61,9 @@ def test_a_nan_at_step_k_stops_at_k_naming_the_records_and_keeps_the_last_good_c
     # Nothing was saved from the bad state: last.ckpt is the step-2 save and finite.
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 2
-    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point()
+    )
 
 
 def test_skip_batch_drops_and_counts_the_bad_steps_and_stops_past_the_cap(tmp_path, monkeypatch):
@@ -69,7 +71,9 @@ def test_skip_batch_drops_and_counts_the_bad_steps_and_stops_past_the_cap(tmp_pa
     metrics = train(mmfw.compose([*ARGS, "trainer.nan_policy=skip_batch"]), tmp_path / "a")
     assert metrics["step"] == 6 and metrics["train/nan_skipped"] == 2
     last = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=True)
-    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point()
+    )
     cfg = mmfw.compose([*ARGS, "trainer.nan_policy=skip_batch", "trainer.nan_max_skips=1"])
     with pytest.raises(NonFiniteError, match=r"step 4: .*trainer.nan_max_skips=1"):
         train(cfg, tmp_path / "b")
