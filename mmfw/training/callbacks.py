@@ -9,6 +9,7 @@ from collections import Counter
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 
 from mmfw.training.flops import StepFlops
 
@@ -291,3 +292,28 @@ class SaveOnException(L.Callback):
                 import sys
 
                 print(f"mmfw: warning: could not save on the way out: {e}", file=sys.stderr)
+
+
+class StepProgressBar(TQDMProgressBar):
+    """Lightning's bar, but a run that ``trainer.max_steps`` drives shows its optimizer steps
+    out of max_steps ("Step 120/200"), not an epoch count against max_epochs=-1."""
+
+    @staticmethod
+    def _step_driven(trainer) -> bool:
+        return trainer.max_steps is not None and trainer.max_steps > 0
+
+    def on_train_epoch_start(self, trainer, *args) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        if self._step_driven(trainer):
+            bar = self.train_progress_bar
+            bar.reset(total=trainer.max_steps)
+            bar.n = bar.last_print_n = trainer.global_step
+            bar.set_description("Step")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._step_driven(trainer):
+            return super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        bar = self.train_progress_bar
+        if bar is not None and not bar.disable and bar.n != trainer.global_step:
+            bar.n = trainer.global_step
+            bar.set_postfix(self.get_metrics(trainer, pl_module))

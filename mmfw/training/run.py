@@ -22,7 +22,13 @@ from mmfw.errors import UserError, summary
 from mmfw.eval.runner import evaluate_benchmark
 from mmfw.eval.scores import is_score
 from mmfw.training.atomic_io import AtomicCheckpointIO
-from mmfw.training.callbacks import GracefulStop, RunStats, SaveOnException, StepSeeds
+from mmfw.training.callbacks import (
+    GracefulStop,
+    RunStats,
+    SaveOnException,
+    StepProgressBar,
+    StepSeeds,
+)
 from mmfw.training.checkpoints import checkpoint_step, newest_intact
 from mmfw.training.distributed import (
     clear_launch_env,
@@ -300,6 +306,8 @@ class TrainingRun:
             ReportSetup(run_dir, self.plan),
             RecordProgress(RunRecord(run_dir)),
         ]
+        if spec.loop["enable_progress_bar"]:
+            callbacks.append(StepProgressBar())
         in_training = in_training_eval(cfg, parts.processor, spec)
         if in_training is not None:
             callbacks.append(in_training)
