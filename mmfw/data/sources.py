@@ -35,7 +35,7 @@ class JsonSource:
         image_root: str | None = None,
         category: str = "general",
         kind: str = "single_image",
-        weight: float | None = 1.0,
+        weight: float | None = None,
         alpha: float | None = None,
         max_samples: int | None = None,
         epochs: float = 1.0,

@@ -60,7 +60,7 @@ class SyntheticSource(JsonSource):
         cache_dir: str,
         category: str = "general",
         kind: str = "single_image",
-        weight: float | None = 1.0,
+        weight: float | None = None,
         alpha: float | None = None,
         max_samples: int | None = None,
         epochs: float = 1.0,
