@@ -351,9 +351,16 @@ def _one_batch_fits(c: Checker, micro: int, accumulate: int, world: int) -> None
             return
         if n is None:
             return
+        if n == 0:
+            c.add(
+                f"data.sources.{name}.path",
+                str(src.path),
+                "holds no records",
+                "give a file with records",
+            )
         sizes[name] = round(n * src.epochs)
     total, batch = sum(sizes.values()), micro * accumulate * world
-    if sizes and total < batch:
+    if sizes and 0 not in sizes.values() and total < batch:
         counts = ", ".join(f"{name} {n}" for name, n in sizes.items())
         c.problems.append(
             f"data.sources hold {total} training records ({counts}), fewer than one global "

@@ -48,6 +48,11 @@ def test_a_small_llava_file_is_counted(tmp_path, monkeypatch):
     found = problems(*data, *DDP3)
     assert len(found) == 1 and "hold 20 training records (main 20)" in found[0]
     assert problems(*data, "trainer.devices=1") == []
+    (tmp_path / "empty.json").write_text("[]")
+    empty = problems("data=llava_json", f"data.sources.main.path={tmp_path / 'empty.json'}")
+    assert empty == [
+        f"data.sources.main.path='{tmp_path / 'empty.json'}': holds no records; give a file with records"
+    ]
     # A large file that is not indexed yet is not read here: the sampler finds it later.
     monkeypatch.setattr(sources, "COUNT_BYTES", 10)
     assert JsonSource(path=str(path.with_name("copy.json"))).size_hint() is None

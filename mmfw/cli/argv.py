@@ -62,7 +62,8 @@ def split_argv(argv: list[str]) -> tuple[Overrides, bool, bool]:
             value, i = argv[i], i + 1
         elif flag in ("--info", "-i") and takes_next and argv[i] in INFO_CHOICES:
             i += 1
-        elif flag not in HYDRA_FLAGS:
+        elif flag not in HYDRA_FLAGS or (eq and flag not in VALUE_FLAGS | {"--info", "-i"}):
+            # not Hydra's, or a switch given a value (--run=/x): what was meant is key=value
             given, hint_value = arg, value if eq else None
             if takes_next and not argv[i].startswith("-") and "=" not in argv[i]:
                 given, hint_value, i = f"{arg} {argv[i]}", argv[i], i + 1

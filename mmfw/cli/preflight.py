@@ -1,6 +1,8 @@
 """Checks ``mmfw-train`` makes before Hydra creates or touches any run directory.
 
-- the overrides compose (a typo gets "did you mean" instead of Hydra's "+key=value" hint);
+- the overrides compose (a typo gets "did you mean" instead of Hydra's "+key=value" hint), with
+  the user's config folders (``hydra.searchpath``, ``--config-dir`` / ``--config-name``) as
+  Hydra will compose them; a syntax error names the override and the fix;
 - every value and input path is valid (``mmfw.validate``), for every job of a sweep;
 - a run directory that already holds a run is never overwritten: continuing it needs
   ``resume=auto``; ``resume=auto`` without ``hydra.run.dir`` finds the newest unfinished run of

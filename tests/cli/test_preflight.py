@@ -79,6 +79,7 @@ def test_a_wrong_choice_lists_the_users_choices_too(user_conf):
          "are key=value with no dashes: experiment=tiny_llava"),
         (["--trainer.max_steps=5"], "no dashes: trainer.max_steps=5"),
         (["--debug"], "--debug: not an option"),
+        (["--run=/x"], "--run=/x: not an option; overrides are key=value with no dashes: run=/x"),
         (["resolution.image_size=[[1920,1080]"], "override 'resolution.image_size=[[1920,1080]': "
          "the brackets are unbalanced (2 '[', 1 ']'): fix them, or quote the value"),
         (["tiny_llava"], "override 'tiny_llava': an override is key=value"),
