@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra import compose as hydra_compose
@@ -52,12 +55,96 @@ if not OmegaConf.has_resolver("mmfw_attempt_subdir"):
 def compose(
     overrides: list[str] | None = None,
     config_name: str = "train",
+    config_dir: str | None = None,
     return_hydra_config: bool = False,
 ) -> DictConfig:
     """The config ``mmfw-train <overrides>`` would run with (unresolved, struct mode);
-    ``return_hydra_config`` keeps the ``hydra`` node (its ``runtime.choices``)."""
+    ``return_hydra_config`` keeps the ``hydra`` node (its ``runtime.choices``).
+
+    ``hydra.searchpath=[...]`` among the overrides (or in the primary config) adds folders of
+    choices, as on the command line; ``config_dir`` is ``--config-dir`` (a folder searched
+    after mmfw's ``conf/``, where ``config_name`` may live too)."""
     kw = {"overrides": list(overrides or []), "return_hydra_config": return_hydra_config}
-    if GlobalHydra.instance().is_initialized():
+    if config_dir is None and GlobalHydra.instance().is_initialized():
         return hydra_compose(config_name=config_name, **kw)
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with _initialized(config_dir):
         return hydra_compose(config_name=config_name, **kw)
+
+
+@contextmanager
+def _initialized(config_dir: str | None) -> Iterator[None]:
+    """Hydra initialised on mmfw's ``conf/`` (plus ``config_dir`` as ``--config-dir`` adds it)."""
+    if config_dir is None:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            yield
+        return
+    from hydra import version
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.global_hydra import GlobalHydra as GH
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
+
+    from mmfw.errors import UserError
+
+    folder = Path(config_dir).expanduser().resolve()
+    if not folder.is_dir():
+        raise UserError(f"--config-dir {config_dir}: no such folder")
+    backup = get_gh_backup()
+    try:
+        version.setbase("1.3")
+        search = create_config_search_path(CONF_DIR)
+        search.prepend(
+            "command-line", f"file://{folder}", anchor=SearchPathQuery(provider="schema")
+        )
+        GH.instance().clear()
+        Hydra.create_main_hydra2(task_name="app", config_search_path=search)
+        yield
+    finally:
+        restore_gh_from_backup(backup)
+
+
+def user_search_path(
+    overrides: list[str], config_name: str = "train", config_dir: str | None = None
+) -> list[str]:
+    """The folders of choices a command adds to mmfw's ``conf/``: ``--config-dir``, then
+    ``hydra.searchpath`` of the command line, else of the primary config."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    paths = [f"file://{Path(config_dir).expanduser().resolve()}"] if config_dir else []
+    given = None
+    parser = OverridesParser.create()
+    for o in overrides:
+        if o.partition("=")[0].lstrip("+") == "hydra.searchpath":
+            try:
+                given = parser.parse_override(o).value()
+            except Exception:  # noqa: BLE001 - composition reports the syntax itself
+                continue
+    if given is None:
+        for folder in [*([config_dir] if config_dir else []), CONF_DIR]:
+            primary = Path(folder).expanduser() / f"{config_name}.yaml"
+            if primary.is_file():
+                given = OmegaConf.select(OmegaConf.load(primary), "hydra.searchpath")
+                break
+    if isinstance(given, list) or OmegaConf.is_list(given):
+        paths += [str(p) for p in given]
+    return paths
+
+
+def group_choices(group: str, path: str) -> list[str] | None:
+    """The choices of ``group`` in one search-path entry (``file://``, ``pkg://`` or a plain
+    folder); None when the entry does not exist."""
+    from hydra._internal.sources_registry import SourcesRegistry
+    from hydra.core.object_type import ObjectType
+
+    scheme = path.split("://", 1)[0] if "://" in path else "file"
+    try:
+        source = SourcesRegistry.instance().resolve(scheme)("user", path)
+    except Exception:  # noqa: BLE001 - an unknown scheme: nothing to list
+        return None
+    if not source.available():
+        return None
+    if not source.is_group(group):
+        return []
+    names = source.list(group, ObjectType.CONFIG)
+    return sorted(os.path.basename(n) for n in names)

@@ -328,14 +328,52 @@ def _data(c: Checker) -> None:
 
     try:
         world = device_count(str(c.get("trainer.accelerator")), c.get("trainer.devices"))
-        derive_accumulation(
+        world *= int(c.get("trainer.num_nodes") or 1)
+        accumulate = derive_accumulation(
             global_batch_size=c.get("data.global_batch_size"),
             micro_batch=int(micro),
-            world=world * int(c.get("trainer.num_nodes") or 1),
+            world=world,
             accumulate=int(c.get("trainer.accumulate_grad_batches") or 1),
         )
     except (ValueError, TypeError) as e:
         c.problems.append(str(e))
+        return
+    if not any(p.startswith("data.sources") for p in c.problems):
+        _one_batch_fits(c, int(micro), accumulate, world)
+
+
+def _one_batch_fits(c: Checker, micro: int, accumulate: int, world: int) -> None:
+    """The training data holds at least one global batch (else the sampler of every rank
+    would refuse it once the ranks run); known here where the sources can count their records
+    cheaply (a generated task's configured size, a small or already indexed file)."""
+    from hydra.utils import instantiate
+
+    sizes = {}
+    for name, node in (c.cfg.data.get("sources") or {}).items():
+        try:
+            src = instantiate(node)
+            n = src.size_hint()
+        except Exception:  # noqa: BLE001 - the data build reports it with the source named
+            return
+        if n is None:
+            return
+        if n == 0:
+            c.add(
+                f"data.sources.{name}.path",
+                str(src.path),
+                "holds no records",
+                "give a file with records",
+            )
+        sizes[name] = round(n * src.epochs)
+    total, batch = sum(sizes.values()), micro * accumulate * world
+    if sizes and 0 not in sizes.values() and total < batch:
+        counts = ", ".join(f"{name} {n}" for name, n in sizes.items())
+        c.problems.append(
+            f"data.sources hold {total} training records ({counts}), fewer than one global "
+            f"batch of {batch} = data.batch_size={micro} x {accumulate} accumulation x {world} "
+            "device(s) (trainer.devices x trainer.num_nodes): no step can train; lower "
+            "data.batch_size, data.global_batch_size or trainer.devices, or add data"
+        )
 
 
 def _stage(c: Checker) -> None:

@@ -1,6 +1,8 @@
 """Checks ``mmfw-train`` makes before Hydra creates or touches any run directory.
 
-- the overrides compose (a typo gets "did you mean" instead of Hydra's "+key=value" hint);
+- the overrides compose (a typo gets "did you mean" instead of Hydra's "+key=value" hint), with
+  the user's config folders (``hydra.searchpath``, ``--config-dir`` / ``--config-name``) as
+  Hydra will compose them; a syntax error names the override and the fix;
 - every value and input path is valid (``mmfw.validate``), for every job of a sweep;
 - a run directory that already holds a run is never overwritten: continuing it needs
   ``resume=auto``; ``resume=auto`` without ``hydra.run.dir`` finds the newest unfinished run of
@@ -13,24 +15,16 @@ import difflib
 import os
 import re
 import socket
+import warnings
 from pathlib import Path
 
 from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf, open_dict
 
-from mmfw.config import CONF_DIR
+from mmfw.cli.argv import Overrides, syntax_hint
+from mmfw.cli.argv import split_argv as split_argv  # the CLIs import it from here
+from mmfw.config import CONF_DIR, group_choices, user_search_path
 from mmfw.errors import ConfigProblems, UserError
-
-INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
-              "--shell-completion", "-sc", "--resolve", "--package", "-p"}  # fmt: skip
-MULTIRUN_FLAGS = {"-m", "--multirun"}
-
-
-def split_argv(argv: list[str]) -> tuple[list[str], bool, bool]:
-    """(overrides, multirun?, an info request that runs nothing?)"""
-    overrides = [a for a in argv if not a.startswith("-")]
-    flags = {a.split("=", 1)[0] for a in argv if a.startswith("-")}
-    return overrides, bool(flags & MULTIRUN_FLAGS), bool(flags & INFO_FLAGS)
 
 
 def override_value(overrides: list[str], key: str) -> str | None:
@@ -44,12 +38,15 @@ def override_value(overrides: list[str], key: str) -> str | None:
 
 
 def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
-    """Every job's overrides (a sweep expanded as Hydra's basic sweeper would); ``hydra.*``
-    overrides are left out (they do not change the job's config). Sweeps of other
-    sweepers (optuna's intervals) are validated with their parameter left at its default."""
-    own = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    """Every job's overrides (a sweep expanded as Hydra's basic sweeper would), each with the
+    command's flags (:class:`Overrides`); ``hydra.*`` overrides are left out (they do not
+    change the job's config) except ``hydra.searchpath``, which says where choices are.
+    Sweeps of other sweepers (optuna's intervals) are validated with their parameter left
+    at its default."""
+    like = overrides.like if isinstance(overrides, Overrides) else list
+    own = [o for o in overrides if is_searchpath(o) or not is_hydra(o)]
     if not multirun:
-        return [own]
+        return [like(own)]
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -67,47 +64,88 @@ def job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
         jobs = [[*plain, *job] for batch in batches for job in batch]
     except Exception:  # noqa: BLE001 - e.g. interval(...) sweeps: validate the rest
         jobs = [plain]
-    return jobs[:64] or [plain]
+    return [like(job) for job in jobs[:64] or [plain]]
+
+
+def is_hydra(override: str) -> bool:
+    return override.lstrip("+~").startswith(("hydra.", "hydra/"))
+
+
+def is_searchpath(override: str) -> bool:
+    return override.lstrip("+~").partition("=")[0] == "hydra.searchpath"
 
 
 def compose_checked(
     overrides: list[str], config_name: str = "train", return_hydra_config: bool = False
 ):
-    """The composed config, or a :class:`UserError` that says which key and what exists."""
+    """The composed config, or a :class:`UserError` that says which key and what exists.
+    ``--config-dir`` / ``--config-name`` of an :class:`Overrides` are honoured, as is
+    ``hydra.searchpath``; ``return_hydra_config`` keeps the ``hydra`` node."""
     import mmfw
 
+    bad = getattr(overrides, "bad_flags", ())
+    if bad:
+        raise UserError("\n".join(bad))
+    config_dir = getattr(overrides, "config_dir", None)
+    config_name = getattr(overrides, "config_name", None) or config_name
     try:
-        return mmfw.compose(
-            overrides, config_name=config_name, return_hydra_config=return_hydra_config
-        )
+        with warnings.catch_warnings():  # a missing searchpath folder: the hint below says so
+            warnings.simplefilter("ignore", UserWarning)
+            return mmfw.compose(
+                list(overrides),
+                config_name=config_name,
+                config_dir=config_dir,
+                return_hydra_config=return_hydra_config,
+            )
     except (ConfigCompositionException, HydraException) as e:
-        raise UserError(explain_composition_error(str(e), overrides, config_name)) from None
+        raise UserError(
+            explain_composition_error(str(e), overrides, config_name, config_dir)
+        ) from None
 
 
-def explain_composition_error(message: str, overrides: list[str], config_name: str) -> str:
+def explain_composition_error(
+    message: str, overrides: list[str], config_name: str, config_dir: str | None = None
+) -> str:
     """Hydra's message plus what the user most likely meant."""
     first = message.strip().splitlines()[0] if message.strip() else message
+    syntax = syntax_hint(list(overrides)) if "override_grammar" in message else None
+    if syntax:
+        return syntax
     key = re.search(r"Could not override '([^']+)'", message)
     if key:
-        return first + "\n" + suggest_key(key.group(1), overrides, config_name)
+        return first + "\n" + suggest_key(key.group(1), overrides, config_name, config_dir)
     missing = re.search(r"Could not find '([^']+)/([^']+)'", message)
     if missing:
         group, choice = missing.groups()
-        options = sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
-        close = difflib.get_close_matches(choice, options, n=3, cutoff=0.4)
-        hint = f"did you mean {group}={close[0]}? " if close else ""
-        return f"{group}={choice}: no such choice. {hint}Choices of {group}: {', '.join(options)}"
+        return no_such_choice(group, choice, user_search_path(overrides, config_name, config_dir))
     return message.strip()
 
 
-def suggest_key(key: str, overrides: list[str], config_name: str) -> str:
+def no_such_choice(group: str, choice: str, searchpath: list[str]) -> str:
+    """``group=choice: no such choice``, the closest choice, and every choice by folder."""
+    options = sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+    found = {path: group_choices(group, path) for path in searchpath}
+    every = options + [c for names in found.values() for c in names or []]
+    close = difflib.get_close_matches(choice, every, n=3, cutoff=0.4)
+    hint = f"did you mean {group}={close[0]}? " if close else ""
+    listed = f"Choices of {group}: {', '.join(options)}"
+    for path, names in found.items():
+        listed += f"; in {path}: " + (
+            ", ".join(names) if names else "none" if names is not None else "(no such folder)"
+        )
+    return f"{group}={choice}: no such choice. {hint}{listed}"
+
+
+def suggest_key(
+    key: str, overrides: list[str], config_name: str, config_dir: str | None = None
+) -> str:
     """'did you mean' for an override key that is not in the config."""
     import mmfw
 
     parent, _, leaf = key.rpartition(".")
     rest = [o for o in overrides if o.lstrip("+~").partition("=")[0] != key]
     try:
-        cfg = mmfw.compose(rest, config_name=config_name)
+        cfg = mmfw.compose(rest, config_name=config_name, config_dir=config_dir)
     except HydraException:
         return "(the other overrides do not compose either)"
     node = OmegaConf.select(cfg, parent) if parent else cfg

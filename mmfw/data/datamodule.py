@@ -14,6 +14,7 @@ from mmfw.data.dataset import ConversationDataset
 from mmfw.data.mixture import mixture_fractions
 from mmfw.data.processor import SampleProcessor
 from mmfw.data.sampler import GlobalBatchSampler, TokenBudgetBatchSampler
+from mmfw.data.skips import MISSING_FILE, all_images_missing, named_files
 from mmfw.data.sources import JsonSource
 
 
@@ -142,7 +143,9 @@ class VLDataModule(L.LightningDataModule):
     def probe(self, per_source: int = 32) -> dict[str, dict]:
         """Build up to ``per_source`` records of every training source, evenly spread, the
         way training will. A source none of whose probed records is usable stops the run
-        before step 1, with the reasons and an example record. Returns the counts."""
+        before step 1, with the reasons and an example record; so does one whose every probed
+        record that names an image (or video) misses it, though its text-only records would
+        train (a wrong ``image_root``). Returns the counts."""
         from collections import Counter
 
         from mmfw.data.formats.llava_json import RecordError
@@ -155,18 +158,20 @@ class VLDataModule(L.LightningDataModule):
             n = len(ds)
             if n == 0:
                 raise UserError(f"data.sources.{name}: {src.path} holds no records")
-            picks = sorted(
-                {round(i * (n - 1) / max(1, per_source - 1)) for i in range(min(per_source, n))}
-            )
+            k = min(per_source, n)  # evenly spread over the whole file, however short
+            picks = sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
             reasons: Counter = Counter()
             examples: dict[str, str] = {}
             usable = 0
+            named, missing = 0, []  # records naming image files; the first missing file of each
             for i in picks:
                 item = ds[i]
                 if isinstance(item, Skipped):
                     reasons[item.reason] += 1
                     examples.setdefault(item.reason, f"{item.where}")
                     continue
+                files = named_files(item.record)
+                named += bool(files)
                 try:
                     self.processor.training_sample(item.record, item.image_root)
                     usable += 1
@@ -175,7 +180,12 @@ class VLDataModule(L.LightningDataModule):
                     examples.setdefault(
                         e.reason, f"{where(item.source_path, item.index, item.record.id)}: {e}"
                     )
+                    if e.reason in MISSING_FILE:
+                        gone = [f for f in files if not (item.image_root / f).exists()]
+                        missing.append(str(item.image_root / (gone or files)[0]))
             report[name] = {"probed": len(picks), "usable": usable, "skipped": dict(reasons)}
+            if named and len(missing) == named:
+                raise UserError(all_images_missing(f"data.sources.{name}", src, named, missing[0]))
             if usable == 0:
                 detail = "; ".join(
                     f"{reason} x{count} (e.g. {examples[reason]})"

@@ -39,6 +39,11 @@ def _key(path: Path) -> str:
     return f"{path.name}-{hashlib.sha1(ident.encode()).hexdigest()[:16]}"
 
 
+def is_indexed(path: Path) -> bool:
+    """True when this version of the file already has its index in the cache."""
+    return (cache_root() / _key(path) / f"{FIELDS[-1]}.npy").exists()
+
+
 def estimate_record(raw) -> tuple[int, int]:
     """(text length, images) of a raw record; -1 images for a video."""
     if not isinstance(raw, dict):

@@ -202,6 +202,10 @@ class ShardedSource(JsonSource):
     def image_root(self) -> Path:
         return Path(self._image_root) if self._image_root else Path(self._path)
 
+    def size_hint(self) -> int | None:
+        """Known once the records are read (counting them means reading them)."""
+        return None if self._records is None else len(self._records)
+
     def records(self) -> ShardedRecords:
         if self._records is None:
             if "://" not in self._path and not (Path(self._path) / "index.json").exists():

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mmfw.data.record_index import IndexedRecords, estimate_record
+from mmfw.data.record_index import IndexedRecords, estimate_record, is_indexed
 
 KINDS = ("single_image", "multi_image", "text_only", "video")
+# A file up to this size is indexed by the preflight to count its records (training reuses
+# the cached index); a larger one is counted there only when its index is cached already.
+COUNT_BYTES = 64 << 20
 
 
 class JsonSource:
@@ -35,7 +38,7 @@ class JsonSource:
         image_root: str | None = None,
         category: str = "general",
         kind: str = "single_image",
-        weight: float | None = 1.0,
+        weight: float | None = None,
         alpha: float | None = None,
         max_samples: int | None = None,
         epochs: float = 1.0,
@@ -75,6 +78,18 @@ class JsonSource:
         if self._records is None:
             self._records = IndexedRecords(self.path, self.max_samples or None)
         return self._records
+
+    def size_hint(self) -> int | None:
+        """The number of records, when it is cheap to know before the data is built (the
+        preflight checks that one global batch fits the data); None: not known yet."""
+        if self._records is not None:
+            return len(self._records)
+        try:
+            if self.path.stat().st_size > COUNT_BYTES and not is_indexed(self.path):
+                return None
+            return len(self.records())
+        except (OSError, ValueError):  # reported with the file named when the data is built
+            return None
 
     def estimates(self):
         """(text characters, images; -1 for a video) per record, without reading records."""

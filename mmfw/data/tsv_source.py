@@ -29,6 +29,10 @@ class TsvSource(JsonSource):
         super().__init__(**source)
         self.prompt_suffix = prompt_suffix
 
+    def size_hint(self) -> int | None:
+        """Known once the records are read (counting them means reading them)."""
+        return None if self._records is None else len(self._records)
+
     def records(self) -> list[dict]:
         if self._records is None:
             records = self._read()

@@ -72,6 +72,7 @@ def launch_local_ranks(
             sys.executable,
             "-m",
             "mmfw.cli.train",
+            *composition_args(),
             *overrides,
             f"hydra.run.dir={run_dir}",
             "hydra.output_subdir=null",
@@ -82,6 +83,27 @@ def launch_local_ranks(
     _watch(children)
     _forward_sigterm(children)
     return children
+
+
+def composition_args() -> list[str]:
+    """Where this Hydra job's config comes from besides mmfw's ``conf/`` (``--config-dir``,
+    ``--config-name``, ``hydra.searchpath``), so the local ranks compose the same config."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    hc = HydraConfig.get()
+    args, searched = [], []
+    for source in hc.runtime.config_sources:
+        if source.provider == "command-line":
+            args += ["--config-dir", source.path]
+        elif str(source.provider).startswith("hydra.searchpath"):
+            searched.append(f"'{source.schema}://{source.path}'")
+    if hc.job.config_name not in (None, "train"):
+        args += ["--config-name", hc.job.config_name]
+    if searched:
+        args.append(f"hydra.searchpath=[{','.join(searched)}]")
+    return args
 
 
 def _forward_sigterm(children: list[subprocess.Popen]) -> None:

@@ -13,6 +13,7 @@ import pytest
 from hydra.utils import instantiate
 
 import mmfw
+from mmfw.config import CONF_DIR
 from mmfw.data.synthetic.source import ensure_generated
 from tests.conftest import SMALL_TASK, run_cli
 
@@ -42,6 +43,20 @@ def world(tmp_path_factory):
         w.writerows([[c for i, c in enumerate(r) if i != 1] for r in rows[:5]])
     (root / "truncated.ckpt").write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:5000])
     (root / "a_file").write_text("x")
+    # A source whose image records all miss their images (wrong image_root) but whose
+    # text-only records would train; a user's config folder (hydra.searchpath).
+    qa = [{"from": "human", "value": "Name a colour."}, {"from": "gpt", "value": "red"}]
+    mixed = json.loads((data / "train.json").read_text())[:40]
+    mixed += [{"id": f"text-{i}", "conversations": qa} for i in range(8)]
+    (root / "mixed.json").write_text(json.dumps(mixed))
+    for group, name, choice in (
+        ("data", "my_mix", "synthetic_magnifier"),
+        ("benchmark", "my_bench", "mc_tsv"),
+    ):
+        (root / "conf" / group).mkdir(parents=True, exist_ok=True)
+        (root / "conf" / group / f"{name}.yaml").write_text(
+            (Path(CONF_DIR) / group / f"{choice}.yaml").read_text()
+        )
     for name, value in files.items():
         files[name] = value
     return {k: str(v) for k, v in files.items()}
@@ -148,6 +163,37 @@ CASES = [
     ),  # fmt: skip
     (
         "mmfw-train",
+        [
+            "data=llava_json",
+            "data.sources.main.path={root}/mixed.json",
+            "data.sources.main.image_root={root}/empty_dir",
+        ],
+        "data.sources.main.image_root='{root}/empty_dir': check image_root",
+    ),  # fmt: skip
+    (
+        "mmfw-train",
+        ["synthetic.num_train=64", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=3"],
+        "fewer than one global batch of 96",
+    ),
+    (
+        "mmfw-train",
+        ["hydra.searchpath=[file://{root}/conf]", "data=my_mix", "trainer.max_steps=-5"],
+        "trainer.max_steps=-5",
+    ),  # the user's data=my_mix composes: the error is the next one
+    (
+        "mmfw-train",
+        ["hydra.searchpath=[file://{root}/conf]", "data=my_mixx"],
+        "did you mean data=my_mix?",
+    ),
+    ("mmfw-train", ["hydra.searchpath=[file://{root}/conf]", "data=my_mixx"], "conf: my_mix"),
+    ("mmfw-train", ["--experiment", "tiny_llava"], "no dashes: experiment=tiny_llava"),
+    (
+        "mmfw-train",
+        ["resolution.image_size=[[1920,1080]"],
+        "override 'resolution.image_size=[[1920,1080]': the brackets are unbalanced",
+    ),
+    (
+        "mmfw-train",
         ["+benchmark@benchmarks.mmb=mc_tsv", "benchmarks.mmb.path=/nope.tsv"],
         "benchmarks.mmb.path='/nope.tsv'",
     ),
@@ -174,6 +220,12 @@ CASES = [
     ("mmfw-eval", ["run={run}", "benchmark.max_samples=0"], "benchmark.max_samples=0"),
     ("mmfw-eval", ["run={run}", "name=a/b"], "name='a/b'"),
     ("mmfw-eval", ["rn={run}"], "did you mean run"),
+    (
+        "mmfw-eval",
+        ["run={run}", "hydra.searchpath=[file://{root}/conf]", "benchmark=my_bnch"],
+        "did you mean benchmark=my_bench?",
+    ),
+    ("mmfw-eval", ["--run={run}"], "no dashes: run="),
     ("mmfw-plan", ["plan.image_sizes=[[-25,12]]"], "plan.image_sizes entry [-25, 12]"),
     ("mmfw-plan", ["plan.image_sizes=[[0,5]]"], "plan.image_sizes entry [0, 5]"),
     ("mmfw-plan", ["plan.image_sizes=[abc]"], "plan.image_sizes entry 'abc'"),
@@ -181,10 +233,22 @@ CASES = [
     ("mmfw-plan", ["plan.format=yaml"], "plan.format='yaml'"),
     ("mmfw-plan", ["plan.imagesizes=[[64,64]]"], "did you mean plan.image_sizes"),
     ("mmfw-plan", ["plan.gpu_memory_gb=-4"], "plan.gpu_memory_gb=-4"),
+    (
+        "mmfw-plan",
+        ["hydra.searchpath=[file://{root}/conf]", "data=my_mixx"],
+        "did you mean data=my_mix?",
+    ),
+    ("mmfw-plan", ["--resolution", "hd9"], "no dashes: resolution=hd9"),
+    ("mmfw-plan", ["plan.image_sizes=[[1920,1080]"], "the brackets are unbalanced"),
     ("mmfw-report", ["/nope/runs"], "/nope/runs"),
     ("mmfw-report", ["{root}/empty_dir"], "no mmfw runs"),
     ("mmfw-report", ["{run}", "--out", "{root}/a_file/report"], "a_file"),
 ]
+
+
+# Found once the data is read, in the run dir Hydra made (it records the failure): the rest
+# are refused before any run dir exists.
+FOUND_IN_THE_DATA = ("invalid JSON", "expected a JSON list", "missing_image", "check image_root")
 
 
 @pytest.mark.parametrize(
@@ -209,6 +273,8 @@ def test_bad_input_is_named_without_traceback_and_changes_nothing(
     assert expected in head, out.stderr[-3000:]
     assert "Traceback" not in out.stderr
     assert snapshot(world["run"], world["sweep"]) == before
+    if command == "mmfw-train" and not any(late in expected for late in FOUND_IN_THE_DATA):
+        assert not (tmp_path / "new").exists()  # refused before Hydra made the run dir
 
 
 def test_resume_auto_on_a_fresh_directory_says_so_and_trains(tmp_path):

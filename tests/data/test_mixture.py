@@ -63,6 +63,19 @@ def test_mixture_errors_name_the_keys():
         src(kind="video_clip")
 
 
+def test_a_source_yaml_with_alpha_and_no_weight_is_accepted():
+    """``weight`` defaults to null (1 unless alpha is given), so alpha alone is enough."""
+    from hydra.utils import instantiate
+
+    for target in ("mmfw.data.sources.JsonSource", "mmfw.data.tsv_source.TsvSource"):
+        math = instantiate({"_target_": target, "path": "m.json", "category": "math", "alpha": 0.5})
+        assert math.weight is None and math.alpha == 0.5
+    general = instantiate({"_target_": "mmfw.data.sources.JsonSource", "path": "g.json"})
+    assert general.weight is None
+    fractions = mixture_fractions({"general": general, "math": math}, {"general": 4, "math": 4})
+    assert fractions == pytest.approx({"general": 2 / 3, "math": 1 / 3})
+
+
 def test_realized_draws_follow_the_configured_fractions():
     fractions = [0.6, 0.3, 0.1]
     sampler = GlobalBatchSampler([50, 200, 1000], fractions, seed=1, micro_batch=25)

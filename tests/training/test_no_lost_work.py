@@ -83,10 +83,9 @@ def test_a_source_of_missing_images_stops_before_step_1(tmp_path):
     out = run_cli("mmfw-train", "experiment=tiny_llava", *SMALL_TASK, *args, "logger=csv",
                   f"hydra.run.dir={run_dir}", check=False)  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "data.sources.main: none of the 32 records probed" in out.stderr
-    assert (
-        "missing_image x32" in out.stderr and "data.sources.main.path and .image_root" in out.stderr
-    )
+    assert f"data.sources.main ({tmp_path / 'data.json'})" in out.stderr
+    assert f"data.sources.main.image_root='{empty}'" in out.stderr
+    assert "32 of 32 image records missing" in out.stderr
     assert not (run_dir / "checkpoints").exists()  # nothing trained
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "failed" and "missing_image" in record["error"]

@@ -60,7 +60,7 @@ class SyntheticSource(JsonSource):
         cache_dir: str,
         category: str = "general",
         kind: str = "single_image",
-        weight: float | None = 1.0,
+        weight: float | None = None,
         alpha: float | None = None,
         max_samples: int | None = None,
         epochs: float = 1.0,
@@ -83,3 +83,12 @@ class SyntheticSource(JsonSource):
     def records(self) -> list[dict]:
         ensure_generated(self.generator, self.cache_dir)
         return super().records()
+
+    def size_hint(self) -> int | None:
+        """The split's configured size (``num_train``, ...), without generating the data."""
+        if (dataset_dir(self.generator, self.cache_dir) / "meta.json").exists():
+            return super().size_hint()
+        size = self.generator.params.get(f"num_{self.split}")
+        if size is None:
+            return None
+        return min(int(size), self.max_samples) if self.max_samples else int(size)
