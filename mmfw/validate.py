@@ -192,13 +192,17 @@ def _instantiate_cheap_nodes(c: Checker) -> None:
 
     from mmfw.errors import message_of
 
-    for key in ("stage", "optim", "resolution", "template"):
+    for key in ("stage", "optim", "resolution", "template", "trainer"):
         if key not in c.cfg:
             continue
         try:
             instantiate(c.cfg[key])
         except Exception as e:  # noqa: BLE001 - reported with the node's key
-            c.problems.append(f"{key}: {message_of(e)}".replace("\n", " "))
+            cause = e.__cause__
+            if isinstance(cause, ValueError) and str(cause).startswith(f"{key}."):
+                c.problems.append(str(cause))  # the constructor's own line names the key
+            else:
+                c.problems.append(f"{key}: {message_of(e)}".replace("\n", " "))
 
 
 def _trainer(c: Checker, check_devices: bool) -> None:

@@ -198,6 +198,13 @@ CASES = [
         "benchmarks.mmb.path='/nope.tsv'",
     ),
     ("mmfw-train", ["hydra.run.dir={run}"], "already holds a finished run"),
+    (
+        "mmfw-train",
+        ["connector=linear", "hydra.run.dir={run}", "resume=auto"],
+        "cannot resume: this run holds connector=mlp2x_gelu; you asked for connector=linear",
+    ),
+    ("mmfw-train", ["trainer.nan_policy=ignore"], "trainer.nan_policy='ignore'"),
+    ("mmfw-train", ["trainer.zero_target_batches=0"], "trainer.zero_target_batches=0"),
     ("mmfw-train", ["-m", "seed=0,1", "hydra.sweep.dir={sweep}"], "already holds 2 run(s)"),
     ("mmfw-train", ["-m", "trainer.max_steps=1,-7"], "trainer.max_steps=-7"),
     ("mmfw-eval", ["run=/nope/run"], "run='/nope/run'"),
