@@ -52,6 +52,20 @@ if not OmegaConf.has_resolver("mmfw_attempt_subdir"):
     OmegaConf.register_new_resolver("mmfw_attempt_subdir", attempt_subdir)
 
 
+def target_class(node) -> type | None:
+    """The class a config node's ``_target_`` names (imported), or None when it names none
+    that imports: rules ask the class (its attributes, its bases), not its name's spelling."""
+    from hydra.utils import get_class
+
+    target = node.get("_target_") if hasattr(node, "get") else None
+    if not target:
+        return None
+    try:
+        return get_class(str(target))
+    except Exception:  # noqa: BLE001 - a bad target is reported where it is instantiated
+        return None
+
+
 def compose(
     overrides: list[str] | None = None,
     config_name: str = "train",

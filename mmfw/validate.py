@@ -13,6 +13,8 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
+from mmfw.config import target_class
+
 MISSING = object()
 PRECISIONS = {
     "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "64-true",
@@ -285,8 +287,8 @@ def _data(c: Checker) -> None:
     reduction = c.get("data.loss_reduction")
     if reduction not in (MISSING, "token", "square", "sample"):
         c.add("data.loss_reduction", reduction, "use token, square or sample")
-    fusion = str(c.get("fusion._target_") or "")
-    if c.get("data.packing") is True and "hyper_attention" in fusion:
+    fusion = target_class(c.cfg.get("fusion") or {})
+    if c.get("data.packing") is True and not getattr(fusion, "supports_packing", True):
         c.add(
             "data.packing",
             True,
@@ -307,9 +309,10 @@ def _data(c: Checker) -> None:
             if not isinstance(src, dict):
                 continue
             if "path" in src:
-                sharded = str(src.get("_target_", "")).endswith("ShardedSource")
-                if not (sharded and "://" in str(src.get("path"))):
-                    c.path(f"{key}.path", kind="folder" if sharded else "file")
+                source = target_class(src)
+                kind = getattr(source, "path_kind", "file")
+                if not (getattr(source, "accepts_urls", False) and "://" in str(src.get("path"))):
+                    c.path(f"{key}.path", kind=kind)
             if "image_root" in src:
                 c.path(f"{key}.image_root", kind="folder", optional=True)
             for share in ("weight", "alpha"):

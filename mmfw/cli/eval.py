@@ -46,7 +46,11 @@ def validate_eval(cfg: DictConfig) -> list[str]:
         if str(path).endswith(".tsv") and Path(str(path)).is_file():
             with Path(str(path)).open(encoding="utf-8") as f:
                 header = f.readline().rstrip("\n").split("\t")
-            open_ended = "open_ended" in str(c.get("benchmark._target_"))
+            from mmfw.config import target_class
+            from mmfw.eval.benchmarks.open_ended import OpenEndedBenchmark
+
+            bench = target_class(c.cfg.benchmark)
+            open_ended = bench is not None and issubclass(bench, OpenEndedBenchmark)
             needed = ("index", "question") if open_ended else ("index", "question", "A", "B")
             missing = [col for col in needed if col not in header]
             if missing:

@@ -188,6 +188,9 @@ class ShardedRecords(Sequence):
 
 
 class ShardedSource(JsonSource):
+    path_kind = "folder"
+    accepts_urls = True
+
     """A folder written by ``mmfw-data convert`` (or an ``s3://`` / ``gs://`` URL of one).
 
     Yaml keys: those of any source (path: the folder, image_root: where not-embedded files

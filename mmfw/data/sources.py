@@ -15,6 +15,9 @@ COUNT_BYTES = 64 << 20
 
 
 class JsonSource:
+    path_kind = "file"  # what ``path`` names: a file, or (sharded sources) a folder
+    accepts_urls = False  # whether ``path`` may be a remote URL (s3://, gs://)
+
     """Records of a LLaVA conversation JSON/JSONL file.
 
     Yaml keys:

@@ -104,9 +104,11 @@ def describe(cfg: DictConfig, model: VisionLanguageModel, fmt: str) -> HFArchite
         problems.append(
             "resolution: a separator embedding between image parts has no transformers counterpart"
         )
-    if any(
-        "partial_lora" in str(a.get("_target_", "")) for a in cfg.stage.get("adapters", {}).values()
-    ):
+    from mmfw.config import target_class
+    from mmfw.models.adapters.partial_lora import PartialLoRA
+
+    classes = [target_class(a) for a in cfg.stage.get("adapters", {}).values()]
+    if any(cls is not None and issubclass(cls, PartialLoRA) for cls in classes):
         problems.append(
             "stage.adapters: Partial LoRA applies only at image tokens; transformers' LLaVA has no such layer"
         )

@@ -40,7 +40,11 @@ def merge_lora(state: dict[str, torch.Tensor], adapters: dict) -> dict[str, torc
             "cannot be folded into the base weights; keep them (stage.init_adapters=carry with the "
             "same stage.adapters)"
         )
-    loras = [a for a in adapters.values() if str(a.get("_target_", "")).endswith("lora.LoRA")]
+    from mmfw.config import target_class
+    from mmfw.models.adapters.lora import LoRA
+
+    classes = [(a, target_class(a)) for a in adapters.values()]
+    loras = [a for a, cls in classes if cls is not None and issubclass(cls, LoRA)]
     a_keys = [k for k in state if k.endswith(".lora_A.default.weight")]
     if a_keys and len(loras) != 1:
         raise ValueError(

@@ -124,7 +124,11 @@ def _contradictions(cfg: DictConfig, hf) -> list[str]:
             f"the projector is Linear-{act}-Linear: set connector=mlp2x_gelu "
             f"(connector.depth=2, connector.activation={ACTIVATIONS[act]})"
         )
-    if not str(cfg.fusion.get("_target_", "")).endswith("InlineFusion"):
+    from mmfw.config import target_class
+    from mmfw.models.fusion.inline import InlineFusion
+
+    fusion = target_class(cfg.fusion)
+    if fusion is None or not issubclass(fusion, InlineFusion):
         problems.append("LLaVA fuses images inline: set fusion=inline")
     resolution = str(cfg.resolution.get("_target_", ""))
     if hf.model_type == "llava_next":

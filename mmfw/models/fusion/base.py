@@ -7,6 +7,9 @@ from torch import nn
 
 
 class Fusion(nn.Module):
+    # Whether several samples may share one packed row (data.packing=true).
+    supports_packing = True
+
     """Fusion interface.
 
     ``placeholders_per_image`` is ``"layout"`` when every image embedding occupies one

@@ -249,6 +249,9 @@ class HyperAttention(nn.Module):
 
 
 class HyperAttentionFusion(Fusion):
+    # A row's images are attended by every text token of that row: one sample per row.
+    supports_packing = False
+
     """Image features reach the LLM through hyper attention in ``layers`` (see module doc).
 
     Each token map of an image's layout is one media item with one placeholder token
