@@ -6,8 +6,8 @@ import base64
 import csv
 import sys
 
+from mmfw.data.question_format import LETTERS, MC_SUFFIX, format_multiple_choice
 from mmfw.data.sources import JsonSource
-from mmfw.eval.protocols.multiple_choice import LETTERS, MC_SUFFIX, format_multiple_choice
 
 
 def _blank(value: str | None) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from mmfw.data.formats.vlmeval_tsv import MCQuestion, OpenQuestion, RowProblems
-from mmfw.eval.protocols.multiple_choice import LETTERS
+from mmfw.data.question_format import LETTERS
 
 _OPTION = re.compile(r"(?:^|(?<=[\s,]))([A-H])\.\s+")
 
@@ -132,7 +132,7 @@ def read_mc_parquet(path: str | Path, problems: RowProblems) -> list[MCQuestion]
 
 def read_open_parquet(path: str | Path, problems: RowProblems) -> list[OpenQuestion]:
     """Open-ended questions of a parquet file: ``question`` + ``answer`` (text or list)."""
-    from mmfw.eval.protocols.open_ended import reference_answers
+    from mmfw.data.question_format import reference_answers
 
     out = []
     for i, row in enumerate(read_parquet_rows(path)):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from mmfw.eval.protocols.multiple_choice import LETTERS
+from mmfw.data.question_format import LETTERS
 
 
 @dataclass
@@ -140,7 +140,7 @@ def read_open_tsv(
 ) -> list[OpenQuestion]:
     """Open-ended TSV rows (``index, image, question, answer``; ``answer`` may hold several
     references separated by ``|`` or as a JSON list). Bad rows as in :func:`read_mc_tsv`."""
-    from mmfw.eval.protocols.open_ended import reference_answers
+    from mmfw.data.question_format import reference_answers
 
     path = Path(path)
     root = Path(image_root) if image_root else path.parent

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from mmfw.data.question_format import LETTERS, format_multiple_choice
 from mmfw.data.synthetic.magnifier import COLOURS, SPLITS, _write_tsv
-from mmfw.eval.protocols.multiple_choice import LETTERS, format_multiple_choice
 
 CATEGORIES = ("text_rich", "counting", "math", "spatial", "multi_image")
 WORDS = ("CAT", "SUN", "BOX", "MAP")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mmfw.eval.protocols.multiple_choice import LETTERS, format_multiple_choice
+from mmfw.data.question_format import LETTERS, format_multiple_choice
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),

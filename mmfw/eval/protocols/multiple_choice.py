@@ -4,20 +4,8 @@ from __future__ import annotations
 
 import re
 
-LETTERS = "ABCDEFGH"
-MC_SUFFIX = "Answer with the option's letter from the given choices directly."
-
-
-def format_multiple_choice(
-    question: str, options: list[str], *, hint: str | None = None, suffix: str = MC_SUFFIX
-) -> str:
-    """``[hint\\n]question\\nA. opt\\nB. opt...\\n{suffix}`` (LLaVA's MMBench prompt)."""
-    lines = [hint] if hint else []
-    lines.append(question)
-    lines += [f"{LETTERS[i]}. {opt}" for i, opt in enumerate(options)]
-    if suffix:
-        lines.append(suffix)
-    return "\n".join(lines)
+# Written down in mmfw.data (the training data uses them too); part of this protocol.
+from mmfw.data.question_format import LETTERS, MC_SUFFIX, format_multiple_choice  # noqa: F401
 
 
 def parse_choice(text: str, options: dict[str, str]) -> str:

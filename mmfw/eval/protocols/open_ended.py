@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from mmfw.data.question_format import reference_answers  # noqa: F401 - part of this protocol
+
 OPEN_SUFFIX = "Answer the question using a single word or phrase."
 # Most VQAv2 references have at most three words: longer outputs did not follow the short-answer
 # format (LLaVA-1.5's response-format prompt is about exactly this).
@@ -83,15 +85,6 @@ def normalize_answer(text: str) -> str:
     """The VQAv2 normal form of an answer (see the module docstring)."""
     text = text.replace("\n", " ").replace("\t", " ").strip()
     return _words(_punctuation(text))
-
-
-def reference_answers(answer) -> list[str]:
-    """A row's reference answers: a list, or a string with ``|``-separated alternatives."""
-    if answer is None:
-        return []
-    if isinstance(answer, (list, tuple)):
-        return [str(a) for a in answer if str(a).strip()]
-    return [a for a in str(answer).split("|") if a.strip()]
 
 
 def exact_match(prediction: str, references: list[str]) -> bool:
