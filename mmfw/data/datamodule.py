@@ -171,7 +171,8 @@ class VLDataModule(L.LightningDataModule):
                     examples.setdefault(item.reason, f"{item.where}")
                     continue
                 files = named_files(item.record)
-                named += bool(files)
+                # Embedded images (shards, TSVs) count as image records too: they are not missing.
+                named += bool(item.record.images or item.record.video)
                 try:
                     self.processor.training_sample(item.record, item.image_root)
                     usable += 1
@@ -182,7 +183,7 @@ class VLDataModule(L.LightningDataModule):
                     )
                     if e.reason in MISSING_FILE:
                         gone = [f for f in files if not (item.image_root / f).exists()]
-                        missing.append(str(item.image_root / (gone or files)[0]))
+                        missing.append(str(item.image_root / (gone or files or ["?"])[0]))
             report[name] = {"probed": len(picks), "usable": usable, "skipped": dict(reasons)}
             if named and len(missing) == named:
                 raise UserError(all_images_missing(f"data.sources.{name}", src, named, missing[0]))
