@@ -258,8 +258,20 @@ CASES = [
 FOUND_IN_THE_DATA = ("invalid JSON", "expected a JSON list", "missing_image", "check image_root")
 
 
+# Cases that build a model before they fail, covered faster in-process elsewhere (the
+# all-images-missing probe: tests/data/test_probe.py): make test-full runs them here too.
+SLOW = ("mixed.json",)
+
+
 @pytest.mark.parametrize(
-    ("command", "args", "expected"), CASES, ids=[f"{c}:{' '.join(a)[:60]}" for c, a, _ in CASES]
+    ("command", "args", "expected"),
+    [
+        pytest.param(*case, marks=pytest.mark.slow)
+        if any(s in " ".join(case[1]) for s in SLOW)
+        else case
+        for case in CASES
+    ],
+    ids=[f"{c}:{' '.join(a)[:60]}" for c, a, _ in CASES],
 )
 def test_bad_input_is_named_without_traceback_and_changes_nothing(
     world, command, args, expected, tmp_path

@@ -118,7 +118,7 @@ def test_submitit_local_runs_a_two_job_sweep(tmp_path):
 @pytest.mark.parametrize(
     "sweeper",
     [
-        ["hydra/sweeper=optuna_maximize"],
+        pytest.param(["hydra/sweeper=optuna_maximize"], marks=pytest.mark.slow),
         pytest.param(
             ["hydra/sweeper=optuna", "hydra.sweeper.direction=maximize"], marks=pytest.mark.slow
         ),

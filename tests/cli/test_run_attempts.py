@@ -37,6 +37,7 @@ def tree(d: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # the default suite stays under 12 minutes; make test-full runs it (the bad-input table checks the refusal in the default suite)
 def test_resuming_a_finished_run_with_another_experiment_is_refused_and_changes_nothing(
     tmp_path,
 ):

@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import SMALL_TASK, run_cli
 
 
+@pytest.mark.slow  # the default suite stays under 12 minutes; make test-full runs it
 def test_connector_sweep_report_names_exactly_the_swept_key(tmp_path):
     sweep = tmp_path / "sweep"
     run_cli(

@@ -39,7 +39,7 @@ def requests_and_rows(run_dir: Path):
 # the default suite.
 @pytest.mark.parametrize(
     "fmt",
-    [pytest.param(f, marks=pytest.mark.slow) if f == "hf_llava_next" else f for f in sorted(CASES)],
+    [pytest.param(f, marks=pytest.mark.slow) for f in sorted(CASES)],
 )
 def test_export_matches_mmfw_logits_and_predictions(fmt, request, tmp_path):
     run_dir = request.getfixturevalue(CASES[fmt])

@@ -24,6 +24,7 @@ ARGS = [
 ]
 
 
+@pytest.mark.slow  # the default suite stays under 12 minutes; make test-full runs it
 def test_llava15_pipeline_chains_align_and_sft(tmp_path):
     out = run_cli("mmfw-train", *ARGS, f"hydra.run.dir={tmp_path}")
     align, sft = tmp_path / "align", tmp_path / "sft"
