@@ -419,6 +419,17 @@ def _stage(c: Checker) -> None:
                 "stage.init_from is set too",
                 "start from one of them",
             )
+        if (p / "config.json").is_file():
+            # The recipe settings the checkpoint contradicts, before any run dir exists.
+            from mmfw.errors import ConfigProblems
+            from mmfw.training.init_from_hf import with_hf_architecture
+
+            try:
+                with_hf_architecture(c.cfg)
+            except ConfigProblems as e:
+                c.problems.extend(e.problems)
+            except Exception as e:  # noqa: BLE001 - an unreadable config.json, named
+                c.add("model.init_from_hf", str(hf), f"its config.json cannot be read ({e})")
     c.number("optim.weight_decay", 0)
     c.number("optim.warmup_ratio", 0, 1)
     c.integer("optim.warmup_steps", 0, none=True)

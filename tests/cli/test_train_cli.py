@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -103,6 +104,8 @@ def test_resume_auto_continues_at_the_saved_step(run_dir):
     assert json.loads((run_dir / "metrics.json").read_text())["step"] == 4
     assert (run_dir / "checkpoints" / "step000004.ckpt").exists()
     assert first_step_ckpt.stat().st_mtime_ns == stamp  # steps 1-2 were not trained again
+    # The bar counts optimizer steps of max_steps (not "Epoch 0/-2"), from the resumed step.
+    assert re.search(r"Step: +100%.*\b4/4\b", out.stdout) and "/-2" not in out.stdout
 
 
 def test_typo_in_cli_override_fails_naming_the_key(tmp_path):

@@ -130,6 +130,11 @@ def test_init_from_hf_contradictions_are_named(llava_run, tmp_path):
         and "FixedResolution" not in text
     )
     assert "fixed/pad strategy" in text
+    # The preflight says the same before any run directory exists.
+    from mmfw.validate import validate_train
+
+    problems = " ".join(validate_train(cfg))
+    assert "encoder.select_layer=-1" in problems and "connector=mlp2x_gelu" in problems
 
 
 def test_init_from_hf_lists_unmapped_keys(llava_run, tmp_path):
