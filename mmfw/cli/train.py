@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -44,7 +45,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 
 def _job(cfg: DictConfig) -> float | None:
-    from mmfw.training.run import train
+    from mmfw.training.distributed import local_ranks
+    from mmfw.training.run import TrainingRun
 
     hc = HydraConfig.get()
     if cfg.get("pipeline") is not None:
@@ -54,7 +56,12 @@ def _job(cfg: DictConfig) -> float | None:
         return None
     sweep = hc.sweep.dir if hc.mode == RunMode.MULTIRUN else None
     group = os.path.basename(os.path.normpath(sweep)) if sweep else None
-    metrics = train(cfg, hc.runtime.output_dir, group=group, overrides=list(hc.overrides.task))
+    run_dir, overrides = Path(hc.runtime.output_dir), list(hc.overrides.task)
+    run = TrainingRun(cfg, run_dir, group, overrides)
+    run.check_dir()  # a sweep job or another launcher's: before any rank starts
+    spec = run.spec
+    with local_ranks(spec.processes_per_node, spec.num_nodes, run_dir, overrides):
+        metrics = run.as_rank()
     return objective(metrics, cfg.get("objective"))
 
 

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LAUNCHED_BY_MMFW = "MMFW_LOCAL_LAUNCH"
@@ -170,6 +172,22 @@ def wait_for_children(children: list[subprocess.Popen], timeout: float = 600) ->
     deadline = time.monotonic() + timeout
     for child in children:
         child.wait(timeout=max(1.0, deadline - time.monotonic()))
+
+
+@contextmanager
+def local_ranks(
+    processes: int, num_nodes: int, run_dir: Path, overrides: list[str]
+) -> Iterator[None]:
+    """``mmfw-train``'s launcher: with ``processes`` > 1 and no external launcher (torchrun,
+    SLURM), start local ranks 1.. as children; this process is rank 0 inside the block. A
+    job that ends normally waits for them and forgets its rank variables (the next job of a
+    sweep launches anew); on an error the children see rank 0 gone and exit."""
+    children = []
+    if processes > 1 and not launched_externally():
+        children = launch_local_ranks(processes, num_nodes, run_dir, overrides)
+    yield
+    wait_for_children(children)
+    clear_launch_env()
 
 
 def clear_launch_env() -> None:

@@ -30,14 +30,7 @@ from mmfw.training.callbacks import (
     StepSeeds,
 )
 from mmfw.training.checkpoints import checkpoint_step, newest_intact
-from mmfw.training.distributed import (
-    clear_launch_env,
-    is_rank_zero,
-    launch_local_ranks,
-    launched_externally,
-    wait_for_children,
-    watch_parent,
-)
+from mmfw.training.distributed import is_rank_zero, launched_externally, watch_parent
 from mmfw.training.init_from import resolve_source
 from mmfw.training.init_from_hf import source as hf_source
 from mmfw.training.init_from_hf import with_hf_architecture
@@ -95,26 +88,12 @@ def train(
 ) -> dict:
     """Fit the model the config describes in ``run_dir``; returns the final metrics.
 
-    With ``trainer.devices > 1`` and no external launcher (torchrun, SLURM), this process
-    becomes local rank 0 and starts the other local ranks as ``mmfw-train`` children running
-    the same job (``overrides`` are the job's own Hydra overrides).
+    This process is one rank. Several local ranks are started by ``mmfw-train`` (see
+    :func:`mmfw.training.distributed.local_ranks`), torchrun or SLURM, never from here.
     """
     run = TrainingRun(cfg, Path(run_dir), group, list(overrides or []))
     run.check_dir()  # before anything is written
-    children = []
-    if run.spec.processes_per_node > 1 and not launched_externally():
-        children = launch_local_ranks(
-            run.spec.processes_per_node, run.spec.num_nodes, run.run_dir, run.overrides
-        )
-    watch_parent()
-    if run.spec.accelerator == "cpu" and run.spec.processes_per_node > 1:
-        # Ranks on one CPU share its cores (as torchrun's OMP_NUM_THREADS does), instead of
-        # each starting a thread per core and oversubscribing them.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // run.spec.processes_per_node))
-    metrics = run.execute()
-    wait_for_children(children)
-    clear_launch_env()
-    return metrics
+    return run.as_rank()
 
 
 def _new_id() -> str:
@@ -174,6 +153,22 @@ class TrainingRun:
                 shutil.rmtree(attempt_dir)
                 _remove_if_empty(attempt_dir.parent)
             raise
+
+    def as_rank(self) -> dict:
+        """This process's part of the run: one rank (several local ranks are started by
+        ``mmfw-train``, torchrun or SLURM, never from here)."""
+        spec = self.spec
+        if spec.processes_per_node > 1 and not launched_externally():
+            raise UserError(
+                f"trainer.devices={spec.processes_per_node} needs one process per device: run "
+                "it with mmfw-train (it starts the local ranks), torchrun or SLURM"
+            )
+        watch_parent()
+        if spec.accelerator == "cpu" and spec.processes_per_node > 1:
+            # Ranks on one CPU share its cores (as torchrun's OMP_NUM_THREADS does), instead of
+            # each starting a thread per core and oversubscribing them.
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // spec.processes_per_node))
+        return self.execute()
 
     def execute(self) -> dict:
         """Run the attempt and record how it ended in run.json."""

@@ -13,6 +13,7 @@ import pytest
 
 import mmfw
 from mmfw.config import attempt_subdir
+from mmfw.errors import UserError
 from mmfw.training.module import VLMModule
 from mmfw.training.numerics import NonFiniteError
 from mmfw.training.run import train
@@ -115,3 +116,20 @@ def test_each_attempt_gets_its_own_hydra_folder(tmp_path):
     assert attempt_subdir(str(tmp_path)) == ".hydra/attempts/3"
     (tmp_path / "run.json").write_text(json.dumps({"attempts": 1}))  # records before 0.2
     assert attempt_subdir(str(tmp_path)) == ".hydra/attempts/2"
+
+
+def test_train_is_one_rank_and_leaves_launching_to_the_cli(tmp_path):
+    cfg = mmfw.compose(
+        [
+            "experiment=tiny_llava",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "trainer.precision=32-true",
+        ]  # fmt: skip
+    )
+    with pytest.raises(
+        UserError, match=r"trainer.devices=2 needs one process per device.*mmfw-train"
+    ):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
