@@ -23,18 +23,14 @@ from mmfw.eval.runner import evaluate_benchmark
 from mmfw.eval.scores import is_score
 from mmfw.training.atomic_io import AtomicCheckpointIO
 from mmfw.training.callbacks import (
-    GracefulStop,
     RunStats,
-    SaveOnException,
-    StepProgressBar,
-    StepSeeds,
 )
 from mmfw.training.checkpoints import checkpoint_step, newest_intact
 from mmfw.training.distributed import is_rank_zero, launched_externally, watch_parent
 from mmfw.training.init_from import resolve_source
 from mmfw.training.init_from_hf import source as hf_source
 from mmfw.training.init_from_hf import with_hf_architecture
-from mmfw.training.module import VLMModule, format_groups
+from mmfw.training.module import VLMModule
 from mmfw.training.numerics import NonFiniteError, NumericsGuard
 from mmfw.training.preemption import Preemption
 from mmfw.training.run_compat import check_resumable, resolved
@@ -276,36 +272,8 @@ class TrainingRun:
         elif cfg.resume == "auto":
             print(f"mmfw: resume=auto: {run_dir} has no checkpoint yet; starting from step 0")
         self.loggers = self._loggers(resume_step)
-        configured = self.datamodule.configured_fractions()
-        self.stats = RunStats(
-            peak_tflops=spec.peak_tflops,
-            max_skipped_fraction=self.datamodule.max_skipped_fraction,
-            record=RunRecord(run_dir),
-            sources={n: (s.category, configured[n]) for n, s in self.datamodule.sources.items()},
-            image_token_id=parts.processor.image_token_id,
-        )
-        self.guard = NumericsGuard(
-            **spec.numerics,
-            vocab_size=len(tokenizer),
-            template=_template_name(cfg),
-            last_good=lambda: newest_intact(run_dir),
-        )
         checkpoint = instantiate(cfg.checkpoint, dirpath=str(run_dir / "checkpoints"))
-        callbacks = [
-            checkpoint,
-            self.stats,
-            self.guard,
-            StepSeeds(int(cfg.seed)),
-            GracefulStop(),
-            SaveOnException(str(run_dir / "checkpoints" / "last.ckpt")),
-            ReportSetup(run_dir, self.plan),
-            RecordProgress(RunRecord(run_dir)),
-        ]
-        if spec.loop["enable_progress_bar"]:
-            callbacks.append(StepProgressBar())
-        in_training = in_training_eval(cfg, parts.processor, spec)
-        if in_training is not None:
-            callbacks.append(in_training)
+        callbacks = [checkpoint, *self._callbacks()]
         trainer = spec.build(
             self.plan,
             logger=self.loggers or False,
@@ -316,6 +284,29 @@ class TrainingRun:
         for lg in self.loggers:
             lg.log_hyperparams({**self.resolved, "overrides": self.overrides})
         return trainer, module
+
+    def _callbacks(self) -> list:
+        """``callbacks``: each entry a factory given this run (or a callback itself)."""
+        out = []
+        for name, node in (self.cfg.get("callbacks") or {}).items():
+            made = instantiate(node)
+            callback = made if isinstance(made, L.Callback) else made(self)
+            if callback is not None and not isinstance(callback, L.Callback):
+                raise UserError(
+                    f"callbacks.{name}: {node.get('_target_')} gave {type(callback).__name__}, "
+                    "not a Lightning callback (a factory takes the run and returns one)"
+                )
+            if callback is not None:
+                out.append(callback)
+        stats = [c for c in out if isinstance(c, RunStats)]
+        if not stats:
+            raise UserError(
+                "callbacks: the run's statistics callback (callbacks.stats) is needed: "
+                "metrics.json is made from it"
+            )
+        self.stats = stats[0]
+        self.guard = next((c for c in out if isinstance(c, NumericsGuard)), None)
+        return out
 
     def _loggers(self, resume_step: int | None) -> list:
         loggers = []
@@ -387,7 +378,7 @@ class TrainingRun:
             raise UserError(
                 "no training sample was usable: every record was skipped (see data/skipped)"
             )
-        metrics["train/nan_skipped"] = self.guard.skipped
+        metrics["train/nan_skipped"] = self.guard.skipped if self.guard else 0
         metrics["batch/global"] = plan.global_batch
         metrics["batch/micro"] = plan.micro_batch
         metrics["batch/accumulate"] = plan.accumulate
@@ -433,41 +424,10 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-def _template_name(cfg: DictConfig) -> str:
-    """The template choice (``vicuna_v1``) when Hydra composed the run, else its class."""
-    if HydraConfig.initialized():
-        choice = HydraConfig.get().runtime.choices.get("template")
-        if choice:
-            return str(choice)
-    return str(cfg.template.get("_target_", "?")).rsplit(".", 1)[-1]
-
-
 def write_metrics(run_dir: Path, metrics: dict) -> None:
     tmp = run_dir / ".metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=2))
     os.replace(tmp, run_dir / "metrics.json")
-
-
-def in_training_eval(cfg: DictConfig, processor, spec: TrainerSpec):
-    """The in-training evaluation callback, when ``evaluate.every_n_steps`` is set."""
-    from mmfw.training.in_training_eval import InTrainingEval
-
-    every = cfg.evaluate.get("every_n_steps")
-    if not every or not cfg.get("benchmarks"):
-        return None
-    benchmarks = {}
-    for name, node in cfg.benchmarks.items():
-        bench = instantiate(node)
-        if cfg.evaluate.get("max_samples"):
-            bench.max_samples = int(cfg.evaluate.max_samples)
-        benchmarks[name] = bench
-    return InTrainingEval(
-        benchmarks,
-        processor,
-        int(every),
-        table_rows=int(cfg.evaluate.get("table_rows", 8)),
-        synced=spec.strategy.shards_parameters,
-    )
 
 
 def evaluate_at_end(
@@ -516,51 +476,6 @@ def evaluate_at_end(
     if errors:
         RunRecord(run_dir).update(eval_errors=errors)
     return out
-
-
-class RecordProgress(L.Callback):
-    """Keeps run.json current: the step of the newest checkpoint and when it was written."""
-
-    def __init__(self, record: RunRecord) -> None:
-        self.record = record
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
-        if trainer.is_global_zero:
-            self.record.update(
-                step=int(trainer.global_step), checkpoint_time=time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            )
-
-
-class ReportSetup(L.Callback):
-    """Once at the start: prints the batch layout and the optimizer groups (module → params →
-    lr → weight decay) and writes them to ``<run dir>/optimizer_groups.json``."""
-
-    def __init__(self, run_dir: Path, plan) -> None:
-        self.run_dir = run_dir
-        self.plan = plan
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        if not trainer.is_global_zero:
-            return
-        p = self.plan
-        print(
-            f"mmfw: global batch {p.global_batch} = micro-batch {p.micro_batch} x "
-            f"accumulation {p.accumulate} x {p.world} device(s)"
-        )
-        if pl_module.init_info:
-            info = pl_module.init_info
-            source = (
-                "model.init_from_hf" if info.get("kind") == "init_from_hf" else "stage.init_from"
-            )
-            print(
-                f"mmfw: {source} loaded {info['tensors']} tensors from {info['path']} (sha256 {info['sha256']})"
-            )
-        rows = getattr(pl_module, "param_group_table", [])
-        print(format_groups(rows))
-        payload = {"batch": p.__dict__ | {"global_batch": p.global_batch}, "groups": rows}
-        if pl_module.init_info:
-            payload["init_from"] = pl_module.init_info
-        (self.run_dir / "optimizer_groups.json").write_text(json.dumps(payload, indent=2))
 
 
 def _leave_process_group() -> None:

@@ -1,0 +1,44 @@
+"""Callbacks are a config group: a user adds a Lightning callback or drops one by override;
+the run's statistics callback is required."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+import mmfw
+from mmfw.errors import UserError
+from mmfw.training.run import train
+from tests.conftest import SMALL_TASK
+
+ARGS = [
+    "experiment=tiny_llava",
+    *SMALL_TASK,
+    "data.batch_size=4",
+    "data.num_workers=0",
+    "logger=csv",
+    "evaluate.at_end=false",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=1",
+    "trainer.max_steps=3",
+]
+
+
+def test_a_lightning_callback_added_by_override_runs(tmp_path):
+    cfg = mmfw.compose(
+        [
+            *ARGS,
+            "+callbacks.lr={_target_: lightning.pytorch.callbacks.LearningRateMonitor}",
+            "~callbacks.report_setup",
+        ]  # fmt: skip
+    )
+    train(cfg, tmp_path / "run")
+    header = next(csv.reader((tmp_path / "run" / "csv" / "metrics.csv").open()))
+    assert any(h.startswith("lr-") for h in header)  # LearningRateMonitor logged
+    assert not (tmp_path / "run" / "optimizer_groups.json").exists()  # report_setup dropped
+
+
+def test_the_statistics_callback_is_required(tmp_path):
+    with pytest.raises(UserError, match=r"callbacks.stats\) is needed"):
+        train(mmfw.compose([*ARGS, "~callbacks.stats"]), tmp_path / "run")
