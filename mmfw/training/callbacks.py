@@ -1,10 +1,12 @@
-"""Callbacks: throughput and MFU, reproducible per-step randomness, no lost work."""
+"""Callbacks: throughput and MFU, the data's skips and mixture, reproducible per-step randomness,
+no lost work."""
 
 from __future__ import annotations
 
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 
 import lightning as L
 import numpy as np
@@ -14,33 +16,20 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from mmfw.training.flops import StepFlops
 
 
-class RunStats(L.Callback):
-    """Logs ``train/tokens_per_s``, ``train/samples_per_s`` (summed over ranks), ``train/lr``,
-    ``data/skipped/<reason>`` and, when ``peak_tflops`` is known, ``train/mfu`` and
-    ``train/mfu_without_encoder`` (model FLOPs / step time / peak, see ``mmfw.training.flops``).
+class ThroughputStats(L.Callback):
+    """Logs ``train/tokens_per_s``, ``train/samples_per_s`` (summed over ranks), ``train/lr``
+    and, when ``peak_tflops`` is known, ``train/mfu`` and ``train/mfu_without_encoder`` (model
+    FLOPs / step time / peak, see ``mmfw.training.flops``); :meth:`summary` gives the run's
+    totals for ``metrics.json``.
 
     Tokens are the non-padding positions of a batch (text and image tokens);
     ``data/padding_fraction`` in the summary is the share of padding among all positions.
     """
 
-    def __init__(
-        self,
-        peak_tflops: float | None = None,
-        max_skipped_fraction: float = 1.0,
-        record=None,
-        sources: dict[str, tuple[str, float]] | None = None,
-        image_token_id: int | None = None,
-    ) -> None:
+    def __init__(self, peak_tflops: float | None = None, image_token_id: int | None = None):
         self.peak_tflops = peak_tflops
         self.image_token_id = image_token_id
         self.image_tokens = 0
-        # source name → (category, configured fraction), in the mixture's order
-        self.sources = dict(sources or {})
-        self.drawn = [0] * len(self.sources)
-        self.max_skipped_fraction = max_skipped_fraction
-        self.record = record  # run.json: carries the skip warnings
-        self.skipped: Counter = Counter()
-        self._epoch: tuple[Counter, dict, list] = (Counter(), {}, [0, False])
         self.tokens = 0
         self.positions = 0  # sequence positions, padding included: data/padding_fraction
         self.samples = 0
@@ -59,15 +48,7 @@ class RunStats(L.Callback):
         if self._first is None:
             self._first = self._t0
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._epoch = (Counter(), {}, [0, False])
-
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.skipped.update(batch.get("skipped", {}))
-        for reason, n in self.skipped.items():
-            pl_module.log(f"data/skipped/{reason}", float(n), batch_size=1)
-        self._watch_skips(trainer, batch)
-        self._count_sources(pl_module, batch)
         if batch["input_ids"] is None or self._t0 is None:
             return
         self._last = time.perf_counter()
@@ -108,57 +89,6 @@ class RunStats(L.Callback):
                     sync_dist=sync,
                 )
 
-    def _count_sources(self, pl_module, batch: dict) -> None:
-        """Realized mixture: the share of drawn records each source supplied so far."""
-        for s in batch.get("sources", []):
-            if 0 <= s < len(self.drawn):
-                self.drawn[s] += 1
-        total = sum(self.drawn)
-        if total and len(self.sources) > 1:
-            for name, n in zip(self.sources, self.drawn, strict=True):
-                pl_module.log(f"data/realized/{name}", n / total, batch_size=1)
-
-    def mixture(self, drawn: list[int]) -> dict:
-        """``data/configured/<source>``, ``data/realized/<source>`` and the same per category."""
-        total = sum(drawn) or 1
-        out: dict = {}
-        by_cat: dict[str, list[float]] = {}
-        for (name, (category, configured)), n in zip(self.sources.items(), drawn, strict=True):
-            out[f"data/configured/{name}"] = round(configured, 6)
-            out[f"data/realized/{name}"] = round(n / total, 6)
-            acc = by_cat.setdefault(category, [0.0, 0.0])
-            acc[0] += configured
-            acc[1] += n / total
-        for category, (configured, realized) in by_cat.items():
-            out[f"data/configured_category/{category}"] = round(configured, 6)
-            out[f"data/realized_category/{category}"] = round(realized, 6)
-        return out
-
-    def _watch_skips(self, trainer, batch: dict) -> None:
-        """Once an epoch: warn loudly when too many of the records seen were skipped."""
-        skipped, examples, state = self._epoch
-        skipped.update(batch.get("skipped", {}))
-        for reason, where in batch.get("skipped_examples", {}).items():
-            examples.setdefault(reason, where)
-        state[0] += int(batch["num_samples"]) + sum(batch.get("skipped", {}).values())
-        seen, warned = state
-        total = sum(skipped.values())
-        if warned or seen < 50 or total <= self.max_skipped_fraction * seen:
-            return
-        state[1] = True
-        top = ", ".join(
-            f"{r} x{n} (e.g. {examples.get(r, '?')})" for r, n in skipped.most_common(3)
-        )
-        message = (
-            f"{total} of the {seen} records seen in epoch {trainer.current_epoch} were skipped "
-            f"({total / seen:.0%} > data.max_skipped_fraction={self.max_skipped_fraction}): {top}"
-        )
-        import warnings
-
-        warnings.warn(f"mmfw: {message}", stacklevel=2)
-        if self.record is not None and trainer.is_global_zero:
-            self.record.update(data_warning=message)
-
     def summary(self, world: int) -> dict:
         """Run totals for ``metrics.json`` (rates summed over ranks, MFU per device)."""
         out = {
@@ -189,24 +119,121 @@ class RunStats(L.Callback):
 
     def state_dict(self) -> dict:
         return {
-            "skipped": dict(self.skipped),
             "tokens": self.tokens,
             "positions": self.positions,
             "image_tokens": self.image_tokens,
             "samples": self.samples,
             "seconds": self.seconds,
             "flops": dict(self.flops),
-            "drawn": list(self.drawn),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.skipped = Counter(state.get("skipped", {}))
         self.tokens = state.get("tokens", 0)
         self.positions = state.get("positions", self.tokens)
         self.image_tokens = state.get("image_tokens", 0)
         self.samples = state.get("samples", 0)
         self.seconds = state.get("seconds", 0.0)
         self.flops.update(state.get("flops", {}))
+
+
+@dataclass
+class EpochSkips:
+    """What one epoch skipped, for the too-many-skipped warning (once per epoch)."""
+
+    reasons: Counter = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+    seen: int = 0  # records drawn, skipped ones included
+    warned: bool = False
+
+
+class DataStats(L.Callback):
+    """The data side of a run: ``data/skipped/<reason>`` (and a loud warning, kept in run.json,
+    when an epoch skips more than ``max_skipped_fraction`` of its records) and the realized
+    mixture ``data/realized/<source>`` next to the configured one (:meth:`mixture`).
+
+    ``sources``: source name → (category, configured fraction), in the mixture's order.
+    ``record``: the run's :class:`~mmfw.training.run_record.RunRecord` (the warning's home).
+    """
+
+    def __init__(
+        self,
+        max_skipped_fraction: float = 1.0,
+        record=None,
+        sources: dict[str, tuple[str, float]] | None = None,
+    ) -> None:
+        self.sources = dict(sources or {})
+        self.drawn = [0] * len(self.sources)
+        self.max_skipped_fraction = max_skipped_fraction
+        self.record = record
+        self.skipped: Counter = Counter()
+        self.epoch = EpochSkips()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.epoch = EpochSkips()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.skipped.update(batch.get("skipped", {}))
+        for reason, n in self.skipped.items():
+            pl_module.log(f"data/skipped/{reason}", float(n), batch_size=1)
+        self._watch_skips(trainer, batch)
+        self._count_sources(pl_module, batch)
+
+    def _count_sources(self, pl_module, batch: dict) -> None:
+        """Realized mixture: the share of drawn records each source supplied so far."""
+        for s in batch.get("sources", []):
+            if 0 <= s < len(self.drawn):
+                self.drawn[s] += 1
+        total = sum(self.drawn)
+        if total and len(self.sources) > 1:
+            for name, n in zip(self.sources, self.drawn, strict=True):
+                pl_module.log(f"data/realized/{name}", n / total, batch_size=1)
+
+    def mixture(self, drawn: list[int]) -> dict:
+        """``data/configured/<source>``, ``data/realized/<source>`` and the same per category."""
+        total = sum(drawn) or 1
+        out: dict = {}
+        by_cat: dict[str, list[float]] = {}
+        for (name, (category, configured)), n in zip(self.sources.items(), drawn, strict=True):
+            out[f"data/configured/{name}"] = round(configured, 6)
+            out[f"data/realized/{name}"] = round(n / total, 6)
+            acc = by_cat.setdefault(category, [0.0, 0.0])
+            acc[0] += configured
+            acc[1] += n / total
+        for category, (configured, realized) in by_cat.items():
+            out[f"data/configured_category/{category}"] = round(configured, 6)
+            out[f"data/realized_category/{category}"] = round(realized, 6)
+        return out
+
+    def _watch_skips(self, trainer, batch: dict) -> None:
+        """Once an epoch: warn loudly when too many of the records seen were skipped."""
+        epoch = self.epoch
+        epoch.reasons.update(batch.get("skipped", {}))
+        for reason, where in batch.get("skipped_examples", {}).items():
+            epoch.examples.setdefault(reason, where)
+        epoch.seen += int(batch["num_samples"]) + sum(batch.get("skipped", {}).values())
+        total = sum(epoch.reasons.values())
+        if epoch.warned or epoch.seen < 50 or total <= self.max_skipped_fraction * epoch.seen:
+            return
+        epoch.warned = True
+        top = ", ".join(
+            f"{r} x{n} (e.g. {epoch.examples.get(r, '?')})" for r, n in epoch.reasons.most_common(3)
+        )
+        message = (
+            f"{total} of the {epoch.seen} records seen in epoch {trainer.current_epoch} were "
+            f"skipped ({total / epoch.seen:.0%} > data.max_skipped_fraction="
+            f"{self.max_skipped_fraction}): {top}"
+        )
+        import warnings
+
+        warnings.warn(f"mmfw: {message}", stacklevel=2)
+        if self.record is not None and trainer.is_global_zero:
+            self.record.update(data_warning=message)
+
+    def state_dict(self) -> dict:
+        return {"skipped": dict(self.skipped), "drawn": list(self.drawn)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.skipped = Counter(state.get("skipped", {}))
         if len(state.get("drawn", [])) == len(self.drawn):
             self.drawn = list(state["drawn"])
 

@@ -23,7 +23,8 @@ from mmfw.eval.runner import evaluate_benchmark
 from mmfw.eval.scores import is_score
 from mmfw.training.atomic_io import AtomicCheckpointIO
 from mmfw.training.callbacks import (
-    RunStats,
+    DataStats,
+    ThroughputStats,
 )
 from mmfw.training.checkpoints import checkpoint_step, newest_intact
 from mmfw.training.distributed import is_rank_zero, launched_externally, watch_parent
@@ -298,13 +299,8 @@ class TrainingRun:
                 )
             if callback is not None:
                 out.append(callback)
-        stats = [c for c in out if isinstance(c, RunStats)]
-        if not stats:
-            raise UserError(
-                "callbacks: the run's statistics callback (callbacks.stats) is needed: "
-                "metrics.json is made from it"
-            )
-        self.stats = stats[0]
+        self.throughput = _required(out, ThroughputStats, "throughput")
+        self.data_stats = _required(out, DataStats, "data")
         self.guard = next((c for c in out if isinstance(c, NumericsGuard)), None)
         return out
 
@@ -351,7 +347,7 @@ class TrainingRun:
         return time.perf_counter() - t0
 
     def collect(self, trainer, module, fit_seconds: float) -> dict:
-        stats, plan = self.stats, self.plan
+        stats, data, plan = self.throughput, self.data_stats, self.plan
         done = self.run_dir / "metrics.json"
         if self.resume_step == trainer.global_step and done.exists():
             # This attempt trained no step (a run resumed at its last step, e.g. to finish an
@@ -368,12 +364,12 @@ class TrainingRun:
         metrics["params/trainable"] = sum(
             int(getattr(p, "ds_numel", p.numel())) for p in params if p.requires_grad
         )
-        skipped = _sum_over_ranks(dict(stats.skipped))
+        skipped = _sum_over_ranks(dict(data.skipped))
         metrics["data/skipped"] = skipped  # reason → records, the whole mapping
         metrics.update({f"data/skipped/{reason}": n for reason, n in sorted(skipped.items())})
-        counts = torch.tensor(stats.drawn, dtype=torch.float64, device=trainer.strategy.root_device)
+        counts = torch.tensor(data.drawn, dtype=torch.float64, device=trainer.strategy.root_device)
         drawn = trainer.strategy.reduce(counts, reduce_op="sum")
-        metrics.update(stats.mixture([int(x) for x in drawn.tolist()]))
+        metrics.update(data.mixture([int(x) for x in drawn.tolist()]))
         if not stats.samples and trainer.global_step == 0:
             raise UserError(
                 "no training sample was usable: every record was skipped (see data/skipped)"
@@ -417,6 +413,16 @@ def sigterm_raises():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _required(callbacks: list, kind: type, name: str):
+    found = [c for c in callbacks if isinstance(c, kind)]
+    if not found:
+        raise UserError(
+            f"callbacks.{name} ({kind.__name__}) is needed: metrics.json is made from it; "
+            f"put it back (remove ~callbacks.{name})"
+        )
+    return found[0]
 
 
 def _remove_if_empty(folder: Path) -> None:

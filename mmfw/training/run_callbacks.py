@@ -13,11 +13,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 
 from mmfw.training.callbacks import (
+    DataStats,
     GracefulStop,
-    RunStats,
     SaveOnException,
     StepProgressBar,
     StepSeeds,
+    ThroughputStats,
 )
 from mmfw.training.checkpoints import newest_intact
 from mmfw.training.module import format_groups
@@ -25,14 +26,18 @@ from mmfw.training.numerics import NumericsGuard
 from mmfw.training.run_record import RunRecord
 
 
-def run_stats(run) -> RunStats:
+def throughput(run) -> ThroughputStats:
+    return ThroughputStats(
+        peak_tflops=run.spec.peak_tflops, image_token_id=run.parts.processor.image_token_id
+    )
+
+
+def data_stats(run) -> DataStats:
     configured = run.datamodule.configured_fractions()
-    return RunStats(
-        peak_tflops=run.spec.peak_tflops,
+    return DataStats(
         max_skipped_fraction=run.datamodule.max_skipped_fraction,
         record=RunRecord(run.run_dir),
         sources={n: (s.category, configured[n]) for n, s in run.datamodule.sources.items()},
-        image_token_id=run.parts.processor.image_token_id,
     )
 
 

@@ -1,5 +1,5 @@
 """Callbacks are a config group: a user adds a Lightning callback or drops one by override;
-the run's statistics callback is required."""
+the run's statistics callbacks are required."""
 
 from __future__ import annotations
 
@@ -39,6 +39,6 @@ def test_a_lightning_callback_added_by_override_runs(tmp_path):
     assert not (tmp_path / "run" / "optimizer_groups.json").exists()  # report_setup dropped
 
 
-def test_the_statistics_callback_is_required(tmp_path):
-    with pytest.raises(UserError, match=r"callbacks.stats\) is needed"):
-        train(mmfw.compose([*ARGS, "~callbacks.stats"]), tmp_path / "run")
+def test_the_statistics_callbacks_are_required(tmp_path):
+    with pytest.raises(UserError, match=r"callbacks.data \(DataStats\) is needed"):
+        train(mmfw.compose([*ARGS, "~callbacks.data"]), tmp_path / "run")
