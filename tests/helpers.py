@@ -11,6 +11,29 @@ import mmfw
 from mmfw.build import Components, build_components, build_tokenizer
 from tests.conftest import SMALL_TASK
 
+# A tiny run trained in-process (train(cfg, dir)): no workers, CSV only, no final evaluation.
+IN_PROCESS_RUN = [
+    "experiment=tiny_llava",
+    *SMALL_TASK,
+    "data.batch_size=4",
+    "data.num_workers=0",
+    "logger=csv",
+    "evaluate.at_end=false",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=1",
+]
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file below ``folder`` → its sha256: two calls compare a folder byte for byte."""
+    import hashlib
+
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
 
 def tiny_config(*overrides: str) -> DictConfig:
     return mmfw.compose(["experiment=tiny_llava", *SMALL_TASK, *overrides])

@@ -8,8 +8,10 @@ to sum to 1. Packing changes nothing here: samples are told apart by ``sample_id
 
 from __future__ import annotations
 
-import torch
-from torch.nn import functional as F
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 IGNORE = -100
 POWERS = {"token": 0.0, "square": 0.5, "sample": 1.0}
@@ -19,6 +21,10 @@ def causal_lm_loss(
     logits: torch.Tensor, labels: torch.Tensor, sample_ids: torch.Tensor, reduction: str = "token"
 ) -> torch.Tensor:
     """Next-token loss of ``logits`` (B, L, V) against ``labels`` (B, L)."""
+    # torch is imported here: the config check reads POWERS and must stay light.
+    import torch
+    from torch.nn import functional as F
+
     if reduction not in POWERS:
         raise ValueError(f"data.loss_reduction={reduction!r}: use one of {sorted(POWERS)}")
     logits, labels, ids = logits[:, :-1], labels[:, 1:], sample_ids[:, 1:]

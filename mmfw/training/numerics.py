@@ -9,9 +9,9 @@ import lightning as L
 import torch
 
 from mmfw.errors import UserError
+from mmfw.training.trainer import POLICIES
 
 IGNORE_INDEX = -100
-POLICIES = ("stop", "skip_batch")
 
 
 class NonFiniteError(UserError):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import lightning as L
-
 from mmfw.training.batching import derive_accumulation, device_count
 from mmfw.training.strategies.base import BatchPlan, StrategySpec
 from mmfw.training.strategies.single import SingleDevice
+
+# trainer.nan_policy values (mmfw.training.numerics.NumericsGuard).
+POLICIES = ("stop", "skip_batch")
 
 # Trainer arguments mmfw wires itself (from other config groups or derived numbers).
 WIRED = {
@@ -88,8 +89,6 @@ class TrainerSpec:
     ) -> None:
         if num_nodes < 1:
             raise ValueError(f"trainer.num_nodes={num_nodes} must be >= 1")
-        from mmfw.training.numerics import POLICIES
-
         if nan_policy not in POLICIES:
             raise ValueError(f"trainer.nan_policy={nan_policy!r}: use one of {', '.join(POLICIES)}")
         if zero_target_batches is not None and int(zero_target_batches) < 1:
@@ -129,7 +128,9 @@ class TrainerSpec:
             "deterministic": deterministic,
         }
         self.extra = dict(extra or {})
-        known = set(inspect.signature(L.Trainer).parameters)
+        # lightning is imported only here and in build(): the preflight builds this object
+        # and must stay fast when a command fails.
+        known = set(inspect.signature(_lightning().Trainer).parameters) if self.extra else set()
         for key in self.extra:
             if key not in known or key in WIRED or key in self.loop:
                 raise ValueError(
@@ -167,10 +168,10 @@ class TrainerSpec:
 
     def build(
         self, plan: BatchPlan, *, logger, callbacks: list, plugins: list, default_root_dir: str
-    ) -> L.Trainer:
+    ) -> Any:
         """The Lightning Trainer of this run (the sampler shards data itself, so Lightning's
         distributed sampler is off)."""
-        return L.Trainer(
+        return _lightning().Trainer(
             accelerator=self.accelerator,
             devices=self.devices,
             num_nodes=self.num_nodes,
@@ -193,6 +194,12 @@ def _is_checkpoint_io(plugin) -> bool:
     from lightning.fabric.plugins import CheckpointIO
 
     return isinstance(plugin, CheckpointIO)
+
+
+def _lightning():
+    import lightning
+
+    return lightning
 
 
 def _peak(gpu: str | None, table: dict[str, float], peak: float | None) -> float | None:

@@ -5,9 +5,7 @@ finished."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +17,7 @@ from mmfw.training.numerics import NonFiniteError
 from mmfw.training.run import train
 from mmfw.training.run_compat import differences
 from tests.conftest import SMALL_TASK, run_cli
+from tests.helpers import tree
 
 ARGS = [
     "experiment=tiny_llava",
@@ -28,14 +27,6 @@ ARGS = [
     "trainer.enable_progress_bar=false",
     "checkpoint.every_n_train_steps=2",
 ]
-
-
-def tree(d: Path) -> dict[str, str]:
-    return {
-        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(d.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.mark.slow  # the default suite stays under 12 minutes; make test-full runs it (the bad-input table checks the refusal in the default suite)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import BIN, REPO, SMALL_TASK, run_cli
+from tests.helpers import tree
 
 ARGS = [
     "experiment=tiny_llava",
@@ -25,14 +24,6 @@ ARGS = [
     "trainer.enable_progress_bar=false",
     "logger=wandb",
 ]
-
-
-def tree(d: Path) -> dict[str, str]:
-    return {
-        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(d.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.mark.slow  # the default suite stays under 15 minutes; make test-full runs it

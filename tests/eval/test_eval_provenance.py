@@ -5,7 +5,6 @@ is refused before anything starts."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,18 +18,11 @@ from mmfw.cli.preflight import guard_run_dir
 from mmfw.errors import UserError
 from mmfw.training.checkpoints import atomic_torch_save, umask
 from mmfw.training.run import train
-from tests.conftest import SMALL_TASK, run_cli
+from tests.conftest import run_cli
+from tests.helpers import IN_PROCESS_RUN, tree
 
-ARGS = [
-    "experiment=tiny_llava",
-    *SMALL_TASK,
-    "data.batch_size=4",
-    "data.num_workers=0",
-    "logger=csv",
-    "trainer.enable_progress_bar=false",
-    "trainer.max_steps=2",
-    "checkpoint.every_n_train_steps=2",
-]
+ARGS = [*IN_PROCESS_RUN, "evaluate.at_end=true", "trainer.max_steps=2",
+        "checkpoint.every_n_train_steps=2"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +30,6 @@ def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("provenance") / "run"
     train(mmfw.compose(ARGS), out)
     return out
-
-
-def tree(d: Path) -> dict[str, str]:
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in d.rglob("*") if p.is_file()}
 
 
 def test_the_end_of_training_evaluation_records_checkpoint_step_and_status(run_dir):

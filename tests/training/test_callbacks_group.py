@@ -10,19 +10,9 @@ import pytest
 import mmfw
 from mmfw.errors import UserError
 from mmfw.training.run import train
-from tests.conftest import SMALL_TASK
+from tests.helpers import IN_PROCESS_RUN
 
-ARGS = [
-    "experiment=tiny_llava",
-    *SMALL_TASK,
-    "data.batch_size=4",
-    "data.num_workers=0",
-    "logger=csv",
-    "evaluate.at_end=false",
-    "trainer.enable_progress_bar=false",
-    "trainer.log_every_n_steps=1",
-    "trainer.max_steps=3",
-]
+ARGS = [*IN_PROCESS_RUN, "trainer.max_steps=3"]
 
 
 def test_a_lightning_callback_added_by_override_runs(tmp_path):

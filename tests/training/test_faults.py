@@ -19,20 +19,10 @@ import torch
 import mmfw
 from mmfw.training.checkpoints import CheckpointWriteError
 from mmfw.training.run import train
-from tests.conftest import REPO, SMALL_TASK
+from tests.conftest import REPO
+from tests.helpers import IN_PROCESS_RUN
 
-ARGS = [
-    "experiment=tiny_llava",
-    *SMALL_TASK,
-    "data.batch_size=4",
-    "data.num_workers=0",
-    "logger=csv",
-    "trainer.enable_progress_bar=false",
-    "trainer.log_every_n_steps=1",
-    "checkpoint.every_n_train_steps=2",
-    "trainer.max_steps=6",
-    "evaluate.at_end=false",
-]
+ARGS = [*IN_PROCESS_RUN, "checkpoint.every_n_train_steps=2", "trainer.max_steps=6"]
 
 
 def child(run_dir, body: str, args: list[str]) -> subprocess.CompletedProcess:

@@ -16,20 +16,9 @@ from mmfw.errors import UserError
 from mmfw.training.module import VLMModule
 from mmfw.training.numerics import NonFiniteError
 from mmfw.training.run import train
-from tests.conftest import SMALL_TASK
+from tests.helpers import IN_PROCESS_RUN
 
-ARGS = [
-    "experiment=tiny_llava",
-    *SMALL_TASK,
-    "data.batch_size=4",
-    "data.num_workers=0",
-    "logger=csv",
-    "evaluate.at_end=false",
-    "trainer.enable_progress_bar=false",
-    "trainer.log_every_n_steps=1",
-    "checkpoint.every_n_train_steps=2",
-    "trainer.max_steps=6",
-]
+ARGS = [*IN_PROCESS_RUN, "checkpoint.every_n_train_steps=2", "trainer.max_steps=6"]
 
 
 def nan_at(monkeypatch, steps: set[int]) -> None:
