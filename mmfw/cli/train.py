@@ -25,6 +25,16 @@ def main() -> None:
     from mmfw.training.distributed import LAUNCHED_BY_MMFW, global_rank
 
     overrides, multirun, info = split_argv(sys.argv[1:])
+    exclusive = {"--cfg", "-c", "--info", "-i", "--shell-completion", "-sc"}
+    if multirun and any(a.split("=", 1)[0] in exclusive for a in sys.argv[1:]):
+        from mmfw.errors import fail
+
+        fail(
+            COMMAND,
+            "-m/--multirun cannot be combined with --cfg or --info (Hydra runs one of them): "
+            "to see one job of a sweep, drop -m and give that job's values "
+            "(mmfw-train --cfg job connector=linear ...)",
+        )
     # Local ranks started by rank 0 run the job rank 0 already checked (in its directory).
     child = os.environ.get(LAUNCHED_BY_MMFW) == "1" and os.environ.get("LOCAL_RANK") != "0"
     if not info and not child and global_rank() == 0:

@@ -187,6 +187,7 @@ CASES = [
     ),
     ("mmfw-train", ["hydra.searchpath=[file://{root}/conf]", "data=my_mixx"], "conf: my_mix"),
     ("mmfw-train", ["--experiment", "tiny_llava"], "no dashes: experiment=tiny_llava"),
+    ("mmfw-train", ["-m", "--cfg", "job"], "-m/--multirun cannot be combined with --cfg"),
     (
         "mmfw-train",
         ["resolution.image_size=[[1920,1080]"],
