@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from mmfw.build import build_components, load_run_tokenizer
 from mmfw.data.processor import SampleProcessor
 from mmfw.models.vlm import VisionLanguageModel
-from mmfw.training.checkpoints import (
+from mmfw.run_dir.checkpoints import (
     checkpoint_step,
     model_state,
     read_checkpoint,
@@ -19,7 +19,7 @@ from mmfw.training.checkpoints import (
     unreadable,
     weights_to_evaluate,
 )
-from mmfw.training.safetensors_io import INDEX, WEIGHTS, load_state
+from mmfw.run_dir.safetensors_io import INDEX, WEIGHTS, load_state
 
 
 @dataclass

@@ -112,8 +112,8 @@ class Checker:
 def check_run(c: Checker) -> None:
     """``run`` is a run directory (or a format=mmfw export) whose ``ckpt`` exists and is
     intact (mmfw-eval, mmfw-export)."""
-    from mmfw.training.checkpoints import is_intact, unreadable, weights_to_evaluate
-    from mmfw.training.safetensors_io import INDEX, WEIGHTS
+    from mmfw.run_dir.checkpoints import is_intact, unreadable, weights_to_evaluate
+    from mmfw.run_dir.safetensors_io import INDEX, WEIGHTS
 
     run = c.get("run")
     if run is MISSING:
@@ -158,7 +158,7 @@ def validate_train(cfg: DictConfig, *, check_devices: bool = True) -> list[str]:
         if not Path(str(resume)).exists():
             c.add("resume", resume, "no such checkpoint", "use resume=auto or the path of a .ckpt")
         else:
-            from mmfw.training.checkpoints import is_intact
+            from mmfw.run_dir.checkpoints import is_intact
 
             if not is_intact(Path(str(resume))):
                 c.add(

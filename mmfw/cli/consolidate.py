@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="a checkpoint folder (or file) of an mmfw run")
     parser.add_argument("--out", help="output file (default: <checkpoint>.consolidated.ckpt)")
     args = parser.parse_args(argv)
-    from mmfw.training.checkpoints import consolidate, is_intact
+    from mmfw.run_dir.checkpoints import consolidate, is_intact
 
     path = Path(args.checkpoint)
     if not path.exists():

@@ -188,7 +188,7 @@ def validate_jobs(overrides: list[str], multirun: bool) -> None:
 
 
 def describe(run_dir: Path) -> str:
-    from mmfw.training.run_record import RunRecord
+    from mmfw.run_dir.record import RunRecord
 
     data = RunRecord(run_dir).read()
     if not data:
@@ -207,7 +207,7 @@ def holds_run(run_dir: Path) -> bool:
 
 def alive(run_dir: Path) -> bool:
     """True when run.json names a process on this host that still runs."""
-    from mmfw.training.run_record import RunRecord
+    from mmfw.run_dir.record import RunRecord
 
     data = RunRecord(run_dir).read()
     pid = data.get("pid")
@@ -300,7 +300,7 @@ def check_resume_into(run_dir: Path, overrides: list[str], where: str) -> None:
 
 def newest_unfinished(overrides: list[str]) -> Path | None:
     """The most recently started unfinished run of the same ``name`` under ``paths.runs``."""
-    from mmfw.training.run_record import RunRecord
+    from mmfw.run_dir.record import RunRecord
 
     cfg = compose_checked(job_overrides(overrides, False)[0])
     root = Path(str(OmegaConf.select(cfg, "paths.runs"))).expanduser() / str(cfg.name)

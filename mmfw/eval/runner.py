@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
+
+from mmfw.run_dir.files import write_text
 
 
 def evaluate_benchmark(
@@ -37,13 +38,6 @@ def evaluate_benchmark(
     metrics.update(provenance or {})
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "eval" / name
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "predictions.jsonl", "".join(json.dumps(p) + "\n" for p in predictions))
-    _write(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_text(out / "predictions.jsonl", "".join(json.dumps(p) + "\n" for p in predictions))
+    write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
-
-
-def _write(path: Path, text: str) -> None:
-    """Whole or not at all: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)

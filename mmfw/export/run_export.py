@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 
 from mmfw.errors import UserError
 from mmfw.export.hf_support import FORMATS, describe
+from mmfw.run_dir.safetensors_io import rename_saved, save_state
 from mmfw.training.init_from import fingerprint, merge_lora
-from mmfw.training.safetensors_io import rename_saved, save_state
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from mmfw.training.checkpoints import atomic_torch_save
+from mmfw.run_dir.checkpoints import atomic_torch_save
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -152,7 +152,7 @@ class DataStats(L.Callback):
     mixture ``data/realized/<source>`` next to the configured one (:meth:`mixture`).
 
     ``sources``: source name → (category, configured fraction), in the mixture's order.
-    ``record``: the run's :class:`~mmfw.training.run_record.RunRecord` (the warning's home).
+    ``record``: the run's :class:`~mmfw.run_dir.record.RunRecord` (the warning's home).
     """
 
     def __init__(
@@ -311,7 +311,7 @@ class SaveOnException(L.Callback):
         if trainer.global_step > 0 and (
             trainer.world_size == 1 or isinstance(exception, SIGTERMException)
         ):
-            from mmfw.training.checkpoints import CheckpointWriteError
+            from mmfw.run_dir.checkpoints import CheckpointWriteError
 
             try:
                 trainer.save_checkpoint(self.path, weights_only=False)

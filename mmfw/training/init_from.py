@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mmfw.training.checkpoints import model_state, read_checkpoint
+from mmfw.run_dir.checkpoints import model_state, read_checkpoint
 
 
 def resolve_source(init_from: str) -> Path:

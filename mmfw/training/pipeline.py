@@ -15,8 +15,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mmfw.run_dir.record import RunRecord
 from mmfw.training.distributed import is_rank_zero
-from mmfw.training.run_record import RunRecord
 
 
 def stage_overrides(cfg: DictConfig) -> dict[str, list[str]]:

@@ -21,12 +21,14 @@ from mmfw.build import build_components, build_model, build_tokenizer
 from mmfw.errors import UserError, summary
 from mmfw.eval.runner import evaluate_benchmark
 from mmfw.eval.scores import is_score
+from mmfw.run_dir.checkpoints import checkpoint_step, newest_intact
+from mmfw.run_dir.files import write_json
+from mmfw.run_dir.record import RunRecord
 from mmfw.training.atomic_io import AtomicCheckpointIO
 from mmfw.training.callbacks import (
     DataStats,
     ThroughputStats,
 )
-from mmfw.training.checkpoints import checkpoint_step, newest_intact
 from mmfw.training.distributed import is_rank_zero, launched_externally, watch_parent
 from mmfw.training.init_from import resolve_source
 from mmfw.training.init_from_hf import source as hf_source
@@ -35,7 +37,6 @@ from mmfw.training.module import VLMModule
 from mmfw.training.numerics import NonFiniteError, NumericsGuard
 from mmfw.training.preemption import Preemption
 from mmfw.training.run_compat import check_resumable, resolved
-from mmfw.training.run_record import RunRecord
 from mmfw.training.trainer import TrainerSpec
 
 
@@ -431,9 +432,7 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def write_metrics(run_dir: Path, metrics: dict) -> None:
-    tmp = run_dir / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2))
-    os.replace(tmp, run_dir / "metrics.json")
+    write_json(run_dir / "metrics.json", metrics)
 
 
 def evaluate_at_end(

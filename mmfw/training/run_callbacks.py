@@ -12,6 +12,8 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 
+from mmfw.run_dir.checkpoints import newest_intact
+from mmfw.run_dir.record import RunRecord
 from mmfw.training.callbacks import (
     DataStats,
     GracefulStop,
@@ -20,10 +22,8 @@ from mmfw.training.callbacks import (
     StepSeeds,
     ThroughputStats,
 )
-from mmfw.training.checkpoints import newest_intact
 from mmfw.training.module import format_groups
 from mmfw.training.numerics import NumericsGuard
-from mmfw.training.run_record import RunRecord
 
 
 def throughput(run) -> ThroughputStats:

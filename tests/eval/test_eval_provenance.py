@@ -16,7 +16,7 @@ import mmfw
 from mmfw.cli.eval import validate_eval
 from mmfw.cli.preflight import guard_run_dir
 from mmfw.errors import UserError
-from mmfw.training.checkpoints import atomic_torch_save, umask
+from mmfw.run_dir.checkpoints import atomic_torch_save, umask
 from mmfw.training.run import train
 from tests.conftest import run_cli
 from tests.helpers import IN_PROCESS_RUN, tree

@@ -11,11 +11,11 @@ import time
 import pytest
 import torch
 
-from mmfw.training.checkpoints import atomic_torch_save, is_intact, newest_intact
+from mmfw.run_dir.checkpoints import atomic_torch_save, is_intact, newest_intact
 
 WRITER = """
 import sys, torch
-from mmfw.training.checkpoints import atomic_torch_save
+from mmfw.run_dir.checkpoints import atomic_torch_save
 atomic_torch_save({"w": torch.ones(150_000_000)}, __import__("pathlib").Path(sys.argv[1]))
 """
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from mmfw.run_dir.checkpoints import model_state, read_checkpoint
 from mmfw.runs import load_run
-from mmfw.training.checkpoints import model_state, read_checkpoint
 from tests.conftest import SMALL_TASK, run_cli
 
 QUIET = [

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import mmfw
-from mmfw.training.checkpoints import CheckpointWriteError
+from mmfw.run_dir.checkpoints import CheckpointWriteError
 from mmfw.training.run import train
 from tests.conftest import REPO
 from tests.helpers import IN_PROCESS_RUN

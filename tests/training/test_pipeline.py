@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from mmfw.training.checkpoints import model_state, read_checkpoint
+from mmfw.run_dir.checkpoints import model_state, read_checkpoint
 from mmfw.training.init_from import fingerprint
 from tests.conftest import SMALL_TASK, run_cli
 

@@ -187,7 +187,7 @@ def test_sharded_run_stopped_by_sigterm_resumes_exactly(strategy, tmp_path):
     assert proc.returncode == 143, proc.stderr.read()[-3000:]
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     run_cli("mmfw-train", *args, "resume=auto", f"hydra.run.dir={run_dir}")
-    from mmfw.training.checkpoints import read_checkpoint
+    from mmfw.run_dir.checkpoints import read_checkpoint
 
     ref = read_checkpoint(tmp_path / "ref" / "checkpoints" / "last.ckpt")
     got = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")

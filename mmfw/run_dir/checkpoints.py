@@ -162,7 +162,7 @@ def run_weights(run_dir: Path, ckpt: str) -> Path:
     """The weights ``ckpt`` names in ``run_dir`` (the path may not exist): ``last`` is
     ``checkpoints/last.ckpt``, or the safetensors of an ``mmfw-export format=mmfw`` folder
     that has no checkpoints; anything else is a checkpoint path."""
-    from mmfw.training.safetensors_io import INDEX, WEIGHTS, has_state
+    from mmfw.run_dir.safetensors_io import INDEX, WEIGHTS, has_state
 
     if ckpt != "last":
         return Path(ckpt)
