@@ -206,8 +206,19 @@ class ShardedSource(JsonSource):
         return Path(self._image_root) if self._image_root else Path(self._path)
 
     def size_hint(self) -> int | None:
-        """Known once the records are read (counting them means reading them)."""
-        return None if self._records is None else len(self._records)
+        """The records a local converted folder holds, from its ``index.json`` (litdata's
+        chunk sizes, no record read); a remote one is known once read."""
+        if self._records is not None:
+            return len(self._records)
+        index = Path(self._path) / "index.json"
+        if "://" in self._path or not index.exists():
+            return None
+        try:
+            chunks = json.loads(index.read_text()).get("chunks", [])
+            size = sum(int(c["chunk_size"]) for c in chunks)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # reported with the folder named when the data is built
+        return min(size, self.max_samples) if self.max_samples else size
 
     def records(self) -> ShardedRecords:
         if self._records is None:

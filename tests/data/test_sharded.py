@@ -43,6 +43,9 @@ def test_framing_round_trips():
 def test_converted_records_carry_their_images(converted):
     root, records = converted
     src = ShardedSource(path=str(root / "shards"))
+    # The preflight's count comes from index.json, before any record is read.
+    assert src.size_hint() == N and src._records is None
+    assert ShardedSource(path=str(root / "shards"), max_samples=7).size_hint() == 7
     recs = src.records()
     assert len(recs) == N and len(list((root / "shards").glob("chunk-*.bin"))) > 5
     for i in (0, 1, 2, 1234, N - 1):
