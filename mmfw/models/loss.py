@@ -22,23 +22,34 @@ def causal_lm_loss(
 ) -> torch.Tensor:
     """Next-token loss of ``logits`` (B, L, V) against ``labels`` (B, L)."""
     # torch is imported here: the config check reads POWERS and must stay light.
-    import torch
     from torch.nn import functional as F
 
-    if reduction not in POWERS:
-        raise ValueError(f"data.loss_reduction={reduction!r}: use one of {sorted(POWERS)}")
     logits, labels, ids = logits[:, :-1], labels[:, 1:], sample_ids[:, 1:]
+    weights = target_weights(labels, ids, reduction)
     ce = F.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]),
         labels.reshape(-1),
         ignore_index=IGNORE,
         reduction="none",
     ).view_as(labels)
-    valid = labels != IGNORE
-    if not bool(valid.any()):
+    if not bool((labels != IGNORE).any()):
         return ce.sum() * 0.0
-    rows = torch.arange(labels.shape[0], device=labels.device).unsqueeze(1).expand_as(labels)
-    key = rows * (int(sample_ids.max()) + 2) + ids  # a sample is (row, id)
+    return (ce * weights).sum() / weights.sum()
+
+
+def target_weights(targets: torch.Tensor, sample_ids: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Each target token's weight ``n_i^-p`` (0 where the target is ignored), for targets
+    already aligned with the positions that predict them (B, L)."""
+    import torch
+
+    if reduction not in POWERS:
+        raise ValueError(f"data.loss_reduction={reduction!r}: use one of {sorted(POWERS)}")
+    valid = targets != IGNORE
+    weights = torch.zeros(targets.shape, dtype=torch.float32, device=targets.device)
+    if not bool(valid.any()):
+        return weights
+    rows = torch.arange(targets.shape[0], device=targets.device).unsqueeze(1).expand_as(targets)
+    key = rows * (int(sample_ids.max()) + 2) + sample_ids  # a sample is (row, id)
     _, inverse, counts = torch.unique(key[valid], return_inverse=True, return_counts=True)
-    weights = counts.float().pow(-POWERS[reduction])[inverse]
-    return (ce[valid] * weights).sum() / weights.sum()
+    weights[valid] = counts.float().pow(-POWERS[reduction])[inverse]
+    return weights

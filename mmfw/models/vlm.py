@@ -10,6 +10,11 @@ from transformers import PreTrainedModel
 
 from mmfw.models.adapters.image_positions import ImagePositions
 from mmfw.models.connectors.base import Connector
+from mmfw.models.context_parallel import (
+    ContextParallel,
+    checkpoint_contexts,
+    forward_sharded,
+)
 from mmfw.models.encoders.base import VisionEncoder
 from mmfw.models.fusion.base import Fusion
 from mmfw.models.loss import causal_lm_loss
@@ -60,6 +65,8 @@ class VisionLanguageModel(nn.Module):
         # Image-token positions for adapters inside the LLM (Partial LoRA), and the names of
         # adapter parameters, which train even where their module is frozen.
         self.image_positions = ImagePositions()
+        # Set by the training module under trainer.context_parallel > 1.
+        self.context_parallel: ContextParallel | None = None
         self.adapter_params: set[str] = set()
         # Parameters that live inside another module but belong to a stage module (e.g. the
         # hyper-attention projections inside LLM layers belong to "fusion").
@@ -77,7 +84,10 @@ class VisionLanguageModel(nn.Module):
             hf = part if isinstance(part, PreTrainedModel) else getattr(part, "model", None)
             if isinstance(hf, PreTrainedModel) and hf.supports_gradient_checkpointing:
                 hf.gradient_checkpointing_enable(
-                    gradient_checkpointing_kwargs={"use_reentrant": False}
+                    gradient_checkpointing_kwargs={
+                        "use_reentrant": False,
+                        "context_fn": checkpoint_contexts,
+                    }
                 )
             elif hasattr(hf, "set_grad_checkpointing"):  # timm
                 hf.set_grad_checkpointing(True)
@@ -224,6 +234,10 @@ class VisionLanguageModel(nn.Module):
             raise ValueError(
                 "data.packing=true needs inline fusion: hyper attention keeps one sample per row"
             )
+        if self.context_parallel is not None and labels is not None:
+            return self._forward_sharded(
+                embeds, input_ids, attention_mask, labels, position_ids, sample_ids, loss_reduction
+            )
         if not packed:
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         custom = labels is not None and loss_reduction != "token"
@@ -242,6 +256,29 @@ class VisionLanguageModel(nn.Module):
                 sample_ids = torch.where(attention_mask.bool(), rows, -1)
             out.loss = causal_lm_loss(out.logits, labels, sample_ids, loss_reduction)
         return out
+
+    def _forward_sharded(
+        self, embeds, input_ids, attention_mask, labels, position_ids, sample_ids, reduction
+    ):
+        """Training forward with ``trainer.context_parallel``: the LLM runs on this rank's
+        share of the sequence (see ``mmfw.models.context_parallel``)."""
+        if self.fusion.placeholders_per_image != "layout":
+            raise ValueError(
+                "trainer.context_parallel needs inline fusion: hyper attention's cross-attention "
+                "to the image features is not split over ranks; use trainer.context_parallel=1"
+            )
+        return forward_sharded(
+            self.llm,
+            self.context_parallel,
+            embeds,
+            attention_mask=attention_mask,
+            labels=labels,
+            position_ids=position_ids,
+            sample_ids=sample_ids,
+            reduction=reduction,
+            image_mask=input_ids == self.image_token_id,
+            stage_image_mask=self.image_positions.stage,
+        )
 
     @torch.no_grad()
     def generate(

@@ -1,0 +1,118 @@
+"""One rank of the context-parallel check (run by test_context_parallel.py, 1 or 2 processes).
+
+Builds the tiny LLaVA-NeXT-style model (anyres views of several sizes, newline tokens) with a
+fixed seed, one packed batch of a few thousand tokens holding several samples with images at
+varied positions, runs forward and backward and saves the loss and every gradient. With two
+processes each rank runs the LLM on half of every row (``trainer.context_parallel=2``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+import torch.distributed as dist
+
+import mmfw
+from mmfw.build import build_model
+from mmfw.models.context_parallel import ContextParallel, check_heads, use_context_parallel
+from mmfw.resolution.layout import count_image_tokens
+
+IMAGE_ID, VOCAB = 5, 160
+
+
+def packed_batch(model, strategy, rows: int, length: int, seed: int) -> dict:
+    """``rows`` rows of ``length`` tokens, each packing samples of text and 0-2 images."""
+    g = torch.Generator().manual_seed(seed)
+    grid = model.feature_grid
+    sizes = [(40, 70), (90, 30), (64, 64), (30, 100), (120, 50)]
+    ids = torch.zeros(rows, length, dtype=torch.long)
+    labels = torch.full((rows, length), -100)
+    positions = torch.zeros(rows, length, dtype=torch.long)
+    sample_ids = torch.full((rows, length), -1)
+    images, layouts = [], []
+    for r in range(rows):
+        at, sample = 0, 0
+        while True:
+            pieces = []
+            for _ in range(int(torch.randint(0, 3, (1,), generator=g))):
+                w, h = sizes[int(torch.randint(0, len(sizes), (1,), generator=g))]
+                pixels = torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
+                views, layout = strategy(pixels)
+                pieces.append(("text", int(torch.randint(20, 200, (1,), generator=g))))
+                pieces.append(("image", (views, layout, count_image_tokens(layout, grid))))
+            pieces.append(("text", int(torch.randint(50, 400, (1,), generator=g))))
+            n = sum(p[1] if p[0] == "text" else p[1][2] for p in pieces)
+            if at + n > length:
+                break
+            start = at
+            for kind, what in pieces:
+                if kind == "text":
+                    ids[r, at : at + what] = torch.randint(10, VOCAB, (what,), generator=g)
+                    labels[r, at + what // 2 : at + what] = ids[r, at + what // 2 : at + what]
+                    at += what
+                else:
+                    views, layout, k = what
+                    ids[r, at : at + k] = IMAGE_ID
+                    images.append(views)
+                    layouts.append(layout)
+                    at += k
+            positions[r, start:at] = torch.arange(at - start)
+            sample_ids[r, start:at] = sample
+            sample += 1
+    return {
+        "input_ids": ids,
+        "attention_mask": (sample_ids >= 0).long(),
+        "labels": labels,
+        "images": images,
+        "layouts": layouts,
+        "position_ids": positions,
+        "sample_ids": sample_ids,
+    }
+
+
+def main(out: str, length: int, reduction: str, checkpointing: bool, attn: str) -> None:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        dist.init_process_group("gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    cfg = mmfw.compose(
+        [
+            "experiment=tiny_llava_next_7b",
+            f"trainer.attn_implementation={attn}",
+            "llm.config.max_position_embeddings=8192",
+        ]
+    )
+    strategy = hydra_instantiate(cfg.resolution)
+    torch.manual_seed(0)
+    model = build_model(cfg, strategy, VOCAB, IMAGE_ID)
+    if checkpointing:
+        model.enable_gradient_checkpointing(["encoder", "llm"])
+    model.train()
+    if world > 1:
+        check_heads(model.llm.config, world)
+        use_context_parallel(model.llm)
+        model.context_parallel = ContextParallel(dist.group.WORLD, world, rank)
+    batch = packed_batch(model, strategy, rows=2, length=length, seed=1)
+    out_ = model(**batch, loss_reduction=reduction)
+    out_.loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    if world > 1:  # what DDP's averaging over the group's ranks gives
+        for g in grads.values():
+            dist.all_reduce(g)
+            g /= world
+    if rank == 0:
+        images = int((batch["input_ids"] == IMAGE_ID).sum())
+        torch.save({"loss": out_.loss.detach(), "grads": grads, "image_tokens": images}, out)
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def hydra_instantiate(node):
+    from hydra.utils import instantiate
+
+    return instantiate(node)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", sys.argv[5])
