@@ -340,7 +340,9 @@ def _data(c: Checker) -> None:
             micro_batch=int(micro),
             world=world,
             accumulate=int(c.get("trainer.accumulate_grad_batches") or 1),
+            context_parallel=int(c.get("trainer.context_parallel") or 1),
         )
+        world //= int(c.get("trainer.context_parallel") or 1)
     except (ValueError, TypeError) as e:
         c.problems.append(str(e))
         return

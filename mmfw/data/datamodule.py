@@ -310,11 +310,17 @@ class VLDataModule(L.LightningDataModule):
         )
 
     def _layout(self) -> tuple[int, int, int]:
-        """(rank, ranks, accumulation) from the Trainer running this data (1 process without)."""
+        """(replica, replicas, accumulation) from the Trainer running this data (1 process
+        without). The ranks of one context-parallel group are one replica: same batches."""
         trainer = getattr(self, "trainer", None)
         if trainer is None:
             return 0, 1, 1
-        return trainer.global_rank, trainer.world_size, int(trainer.accumulate_grad_batches)
+        cp = int(getattr(trainer.lightning_module, "context_parallel", 1) or 1)
+        return (
+            trainer.global_rank // cp,
+            trainer.world_size // cp,
+            int(trainer.accumulate_grad_batches),
+        )
 
     def state_dict(self) -> dict:
         """Where the sampler stands: the epoch and the micro-batches this epoch has trained."""

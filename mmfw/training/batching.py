@@ -27,12 +27,22 @@ def derive_accumulation(
     micro_batch: int,
     world: int,
     accumulate: int = 1,
+    context_parallel: int = 1,
 ) -> int:
-    """Gradient-accumulation steps that make ``micro_batch x accumulation x world`` equal the
-    global batch a user set (``data.global_batch_size``; LLaVA: 256 to align, 128 to SFT).
+    """Gradient-accumulation steps that make ``micro_batch x accumulation x replicas`` equal
+    the global batch a user set (``data.global_batch_size``; LLaVA: 256 to align, 128 to SFT).
+    The data-parallel replicas are ``world / context_parallel``: the ranks of one
+    context-parallel group share each micro-batch.
 
     With ``global_batch_size`` null the global batch follows from ``trainer.accumulate_grad_batches``.
     """
+    if context_parallel < 1 or world % context_parallel:
+        raise ValueError(
+            f"trainer.context_parallel={context_parallel} must divide the {world} process(es) "
+            "(trainer.devices x trainer.num_nodes) into whole data-parallel replicas"
+        )
+    cp_note = f" / context_parallel {context_parallel}" if context_parallel > 1 else ""
+    world //= context_parallel
     if micro_batch < 1:
         raise ValueError(f"data.batch_size={micro_batch} must be a positive micro-batch size")
     if global_batch_size is None:
@@ -57,7 +67,8 @@ def derive_accumulation(
         )
         raise ValueError(
             f"data.global_batch_size={global_batch_size} does not split into data.batch_size="
-            f"{micro_batch} per device x {world} device(s) (trainer.devices x trainer.num_nodes) "
+            f"{micro_batch} per replica x {world} replica(s) (trainer.devices x trainer.num_nodes"
+            f"{cp_note}) "
             f"x an integer accumulation: use {hint}"
         )
     return per_rank // micro_batch

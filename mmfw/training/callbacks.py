@@ -63,15 +63,23 @@ class ThroughputStats(L.Callback):
         self.seconds += dt
         sync = trainer.world_size > 1
         log = pl_module.log
+        # The ranks of a context-parallel group share one batch: each logs its share.
+        share = int(getattr(pl_module, "context_parallel", 1) or 1)
         log(
             "train/tokens_per_s",
-            tokens / dt,
+            tokens / dt / share,
             batch_size=1,
             prog_bar=True,
             sync_dist=sync,
             reduce_fx="sum",
         )
-        log("train/samples_per_s", samples / dt, batch_size=1, sync_dist=sync, reduce_fx="sum")
+        log(
+            "train/samples_per_s",
+            samples / dt / share,
+            batch_size=1,
+            sync_dist=sync,
+            reduce_fx="sum",
+        )
         opt = trainer.optimizers[0]
         log("train/lr", max(g["lr"] for g in opt.param_groups), batch_size=1)
         if self._counter is not None:
@@ -80,17 +88,19 @@ class ThroughputStats(L.Callback):
                 self.flops[part] += value
             if self.peak_tflops:
                 peak = self.peak_tflops * 1e12
-                total = sum(step.values())
+                total = sum(step.values()) / share
                 log("train/mfu", total / dt / peak, batch_size=1, sync_dist=sync)
                 log(
                     "train/mfu_without_encoder",
-                    (total - step["encoder"]) / dt / peak,
+                    (total - step["encoder"] / share) / dt / peak,
                     batch_size=1,
                     sync_dist=sync,
                 )
 
-    def summary(self, world: int) -> dict:
-        """Run totals for ``metrics.json`` (rates summed over ranks, MFU per device)."""
+    def summary(self, world: int, share: int = 1) -> dict:
+        """Run totals for ``metrics.json`` (rates summed over the ``world`` data-parallel
+        replicas, MFU per device; ``share`` ranks of a context-parallel group split each
+        batch's work)."""
         out = {
             # Wall time of this session's training loop, data loading included (setup excluded).
             "time/train_loop_s": round((self._last or 0.0) - (self._first or 0.0), 3),
@@ -107,10 +117,10 @@ class ThroughputStats(L.Callback):
             out["data/image_tokens_per_sample"] = round(self.image_tokens / self.samples, 2)
         if self.peak_tflops and self.seconds:
             peak = self.peak_tflops * 1e12
-            total = sum(self.flops.values())
+            total = sum(self.flops.values()) / share
             out["train/mfu"] = round(total / self.seconds / peak, 5)
             out["train/mfu_without_encoder"] = round(
-                (total - self.flops["encoder"]) / self.seconds / peak, 5
+                (total - self.flops["encoder"] / share) / self.seconds / peak, 5
             )
         return out
 

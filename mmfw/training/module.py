@@ -47,8 +47,10 @@ class VLMModule(L.LightningModule):
         activation_checkpointing: list[str] | None = None,
         loss_reduction: str = "token",
         init_from_hf: str | None = None,
+        context_parallel: int = 1,
     ) -> None:
         super().__init__()
+        self.context_parallel = int(context_parallel)
         self.loss_reduction = loss_reduction
         self.init_from_hf = init_from_hf
         self._build_model = build_model
@@ -83,6 +85,8 @@ class VLMModule(L.LightningModule):
                     param.data = param.data.float()
         if self.checkpointed:
             model.enable_gradient_checkpointing(self.checkpointed)
+        if self.context_parallel > 1:
+            model.context_parallel = context_parallel_group(model, self.context_parallel)
         self.model = self.parallel.parallelize(model, self)
 
     def _step(self, batch: dict, prefix: str) -> torch.Tensor | None:
@@ -112,6 +116,29 @@ class VLMModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["mmfw_config"] = self.config
+
+
+def context_parallel_group(model: VisionLanguageModel, size: int):
+    """This rank's group of ``size`` consecutive ranks (every rank creates every group, as
+    ``new_group`` requires), with the LLM switched to the context-parallel attention."""
+    import torch.distributed as dist
+
+    from mmfw.models.context_parallel import ContextParallel, check_heads, use_context_parallel
+
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValueError(
+            f"trainer.context_parallel={size} needs a distributed run: trainer=ddp (or fsdp, "
+            f"deepspeed_*) with trainer.devices x trainer.num_nodes a multiple of {size}"
+        )
+    check_heads(model.llm.config, size)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    mine = None
+    for first in range(0, world, size):
+        group = dist.new_group(list(range(first, first + size)))
+        if first <= rank < first + size:
+            mine = group
+    use_context_parallel(model.llm)
+    return ContextParallel(mine, size, rank % size)
 
 
 def describe_groups(groups: list[dict]) -> list[dict]:

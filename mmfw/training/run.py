@@ -63,8 +63,9 @@ def inherited_tokenizer(init_from: str | None) -> Path | None:
     return folder if (folder / "tokenizer_config.json").exists() else None
 
 
-def _sum_over_ranks(counts: dict[str, int]) -> dict[str, int]:
-    """Per-reason counts summed over the ranks (each rank skips its own records)."""
+def _sum_over_ranks(counts: dict[str, int], share: int = 1) -> dict[str, int]:
+    """Per-reason counts summed over the ranks (each rank skips its own records); ``share``
+    ranks (a context-parallel group) saw the same records."""
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
@@ -75,7 +76,7 @@ def _sum_over_ranks(counts: dict[str, int]) -> dict[str, int]:
     for part in every:
         for reason, n in part.items():
             total[reason] = total.get(reason, 0) + int(n)
-    return total
+    return {reason: n // share for reason, n in total.items()}
 
 
 def train(
@@ -264,6 +265,7 @@ class TrainingRun:
             activation_checkpointing=spec.activation_checkpointing,
             loss_reduction=str(cfg.data.get("loss_reduction", "token")),
             init_from_hf=hf_source(cfg),
+            context_parallel=spec.context_parallel,
         )
         self.ckpt_path = resolve_resume(cfg.resume, run_dir)
         self.resume_step = resume_step = (
@@ -358,18 +360,18 @@ class TrainingRun:
         for key, value in trainer.callback_metrics.items():
             if key.endswith(("loss", "loss_epoch")):
                 metrics[key] = float(value)
-        metrics.update(stats.summary(trainer.world_size))
+        metrics.update(stats.summary(plan.replicas, plan.context_parallel))
         params = list(module.model.parameters())
         # ZeRO-3 keeps a parameter's full size in ds_numel; DTensors (FSDP2) report the global one.
         metrics["params/total"] = sum(int(getattr(p, "ds_numel", p.numel())) for p in params)
         metrics["params/trainable"] = sum(
             int(getattr(p, "ds_numel", p.numel())) for p in params if p.requires_grad
         )
-        skipped = _sum_over_ranks(dict(data.skipped))
+        skipped = _sum_over_ranks(dict(data.skipped), plan.context_parallel)
         metrics["data/skipped"] = skipped  # reason → records, the whole mapping
         metrics.update({f"data/skipped/{reason}": n for reason, n in sorted(skipped.items())})
         counts = torch.tensor(data.drawn, dtype=torch.float64, device=trainer.strategy.root_device)
-        drawn = trainer.strategy.reduce(counts, reduce_op="sum")
+        drawn = trainer.strategy.reduce(counts, reduce_op="sum") / plan.context_parallel
         metrics.update(data.mixture([int(x) for x in drawn.tolist()]))
         if not stats.samples and trainer.global_step == 0:
             raise UserError(
@@ -380,6 +382,7 @@ class TrainingRun:
         metrics["batch/micro"] = plan.micro_batch
         metrics["batch/accumulate"] = plan.accumulate
         metrics["batch/devices"] = plan.world
+        metrics["batch/context_parallel"] = plan.context_parallel
         return metrics
 
     def evaluate(self, trainer, module, metrics: dict) -> None:

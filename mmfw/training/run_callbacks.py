@@ -133,7 +133,12 @@ class ReportSetup(L.Callback):
         p = self.plan
         print(
             f"mmfw: global batch {p.global_batch} = micro-batch {p.micro_batch} x "
-            f"accumulation {p.accumulate} x {p.world} device(s)"
+            f"accumulation {p.accumulate} x {p.replicas} replica(s)"
+            + (
+                f" ({p.world} devices, context parallel {p.context_parallel})"
+                if p.context_parallel > 1
+                else ""
+            )
         )
         if pl_module.init_info:
             info = pl_module.init_info

@@ -43,6 +43,9 @@ class TrainerSpec:
       activation_checkpointing: modules (encoder, llm) whose blocks recompute activations in
         backward, on top of the stage's ``gradient_checkpointing``.
       accumulate_grad_batches: used only when ``data.global_batch_size`` is null.
+      context_parallel: N ranks split every sequence of a micro-batch (Ulysses all-to-all
+        around attention, ``mmfw.models.context_parallel``); the data-parallel replicas are
+        processes / N. N must divide the processes and the LLM's key/value heads; 1: off.
       nan_policy: stop | skip_batch: what a non-finite loss or gradient norm does. ``stop``
         ends the run at that step (the step and the batch's record ids named, no checkpoint
         written from the bad state); ``skip_batch`` drops that step's gradients and counts it.
@@ -73,6 +76,7 @@ class TrainerSpec:
         max_steps: int = -1,
         max_epochs: int | None = None,
         accumulate_grad_batches: int = 1,
+        context_parallel: int = 1,
         gradient_clip_val: float | None = None,
         val_check_interval: int | float | None = None,
         check_val_every_n_epoch: int | None = 1,
@@ -114,6 +118,9 @@ class TrainerSpec:
         self.activation_checkpointing = list(activation_checkpointing or [])
         self.requeue_on_preemption = requeue_on_preemption
         self.accumulate_grad_batches = int(accumulate_grad_batches)
+        if int(context_parallel) < 1:
+            raise ValueError(f"trainer.context_parallel={context_parallel} must be >= 1 (1: off)")
+        self.context_parallel = int(context_parallel)
         self.gradient_clip_val = gradient_clip_val
         self.loop = {
             "max_steps": max_steps,
@@ -157,6 +164,7 @@ class TrainerSpec:
             micro_batch=int(micro_batch),
             world=self.world,
             accumulate=self.accumulate_grad_batches,
+            context_parallel=self.context_parallel,
         )
         return BatchPlan(
             micro_batch=int(micro_batch),
@@ -164,6 +172,7 @@ class TrainerSpec:
             world=self.world,
             gradient_clip_val=self.gradient_clip_val,
             precision=self.precision,
+            context_parallel=self.context_parallel,
         )
 
     def build(

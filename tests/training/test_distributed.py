@@ -30,7 +30,8 @@ def losses(run_dir: Path) -> list[float]:
 
 @pytest.fixture(scope="module")
 def curves(tmp_path_factory):
-    """The same 8 global batches of 8 samples: 1 process x 8, DDP 2 x 4, FSDP2 2 x 4."""
+    """The same 8 global batches of 8 samples: 1 process x 8, DDP 2 x 4, FSDP2 2 x 4, and
+    DDP over 2 processes that split every sequence (context parallelism, one replica x 8)."""
     root = tmp_path_factory.mktemp("dist")
     common = [
         "experiment=tiny_llava",
@@ -44,6 +45,7 @@ def curves(tmp_path_factory):
         "one": ["data.batch_size=8"],
         "ddp": ["data.batch_size=4", "trainer=ddp", *CPU2],
         "fsdp": ["data.batch_size=4", "trainer=fsdp", *CPU2, "trainer.strategy.param_dtype=null"],
+        "cp": ["data.batch_size=8", "trainer=ddp", *CPU2, "trainer.context_parallel=2"],
     }
     for name, extra in runs.items():
         run_cli("mmfw-train", *common, *extra, f"hydra.run.dir={root / name}")
@@ -61,6 +63,15 @@ def test_ddp_two_processes_follow_the_one_process_loss_curve(curves):
     metrics = json.loads((curves["ddp"] / "metrics.json").read_text())
     assert metrics["batch/devices"] == 2 and metrics["batch/global"] == 8
     assert (curves["ddp"] / "run.json").exists() and (curves["ddp"] / "rank1.log").exists()
+
+
+def test_context_parallel_ranks_are_one_replica_with_the_one_process_losses(curves):
+    one, cp = losses(curves["one"]), losses(curves["cp"])
+    # the same micro-batches; only the order of float sums differs (measured: < 1e-6)
+    assert cp == pytest.approx(one, abs=1e-5)
+    metrics = json.loads((curves["cp"] / "metrics.json").read_text())
+    assert metrics["batch/devices"] == 2 and metrics["batch/context_parallel"] == 2
+    assert metrics["batch/global"] == 8
 
 
 def test_fsdp2_matches_ddp_and_its_checkpoint_loads_into_one_process(curves):

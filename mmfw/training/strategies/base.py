@@ -17,10 +17,16 @@ class BatchPlan:
     world: int
     gradient_clip_val: float | None
     precision: str
+    context_parallel: int = 1  # ranks that split one micro-batch's sequences
+
+    @property
+    def replicas(self) -> int:
+        """Data-parallel replicas: each draws its own micro-batches."""
+        return self.world // self.context_parallel
 
     @property
     def global_batch(self) -> int:
-        return self.micro_batch * self.accumulate * self.world
+        return self.micro_batch * self.accumulate * self.replicas
 
 
 @dataclass(frozen=True)

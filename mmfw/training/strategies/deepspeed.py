@@ -23,7 +23,9 @@ def resolve_deepspeed_config(config: dict[str, Any], plan: BatchPlan) -> dict[st
     values = {
         "train_micro_batch_size_per_gpu": plan.micro_batch,
         "gradient_accumulation_steps": plan.accumulate,
-        "train_batch_size": plan.global_batch,
+        # DeepSpeed counts every process as data-parallel (a context-parallel group's ranks
+        # too) and averages gradients over all of them, which is what context parallelism needs.
+        "train_batch_size": plan.micro_batch * plan.accumulate * plan.world,
         "gradient_clipping": float(plan.gradient_clip_val or 0.0),
     }
     for key, value in values.items():
