@@ -18,6 +18,7 @@ from mmfw.build import build_model, build_tokenizer
 from mmfw.data.formats.llava_json import RecordError, parse_record
 from mmfw.data.processor import ImageTokenCounter, SampleProcessor
 from mmfw.models.vlm import VisionLanguageModel
+from mmfw.training.activations import activation_memory
 from mmfw.training.init_from_hf import with_hf_architecture
 from mmfw.training.memory import model_state_memory
 from mmfw.training.stages import MODULES, module_of
@@ -41,9 +42,13 @@ def plan(cfg: DictConfig) -> dict:
     result = {"params": param_counts(model), "image_tokens": [], "warnings": warnings}
     result["memory"] = memory_plan(cfg, model)
     limit = int(cfg.data.max_length)
+    per_image: list[tuple[list[int], list[tuple[int, int]]]] = []
     for w, h in parse_image_sizes(cfg.plan.image_sizes):
         layout = strategy.layout(int(w), int(h))
         tokens = counter(layout)
+        patch = model.encoder.patch_size
+        patches = (layout.view_hw[0] // patch) * (layout.view_hw[1] // patch)
+        per_image.append(([int(w), int(h)], [(layout.num_views, patches)]))
         result["image_tokens"].append(
             {
                 "size": [int(w), int(h)],
@@ -61,6 +66,7 @@ def plan(cfg: DictConfig) -> dict:
             msg = f"views of {layout.view_hw[1]}x{layout.view_hw[0]} px: the encoder's {native}-px position embeddings are interpolated"
             if msg not in warnings:
                 warnings.append(msg)
+    add_activations(cfg, model, result["memory"], per_image)
     if int(cfg.plan.data_samples) < 0:
         raise ValueError(f"plan.data_samples={cfg.plan.data_samples} must be >= 0")
     if int(cfg.plan.data_samples) > 0:
@@ -86,6 +92,44 @@ def memory_plan(cfg: DictConfig, model: VisionLanguageModel) -> dict:
         memory["gpu_memory_gb"] = float(budget)
         memory["fits"] = memory["per_device"]["total"] <= float(budget) * 2**30
     return memory
+
+
+def add_activations(
+    cfg: DictConfig, model: VisionLanguageModel, memory: dict, per_image: list
+) -> None:
+    """``per_device.activations``: the largest over the planned image sizes (one image per
+    row of ``data.max_length`` tokens, ``data.batch_size`` rows; text only without sizes),
+    divided over ``trainer.context_parallel`` where it applies (``mmfw.training.activations``)."""
+    spec = instantiate(cfg.trainer)
+    checkpointed = {*instantiate(cfg.stage).gradient_checkpointing, *spec.activation_checkpointing}
+    rows = []
+    for size, views in per_image or [(None, [])]:
+        bytes_ = activation_memory(
+            model,
+            micro_batch=int(cfg.data.batch_size),
+            tokens_per_row=int(cfg.data.max_length),
+            views=views,
+            precision=spec.precision,
+            checkpointed=checkpointed,
+            context_parallel=spec.context_parallel,
+        )
+        rows.append({"size": size, **bytes_})
+    worst = max(rows, key=lambda r: r["per_device"])
+    d = memory["per_device"]
+    d["activations"] = worst["per_device"]
+    d["total_with_activations"] = d["total"] + d["activations"]
+    memory["activations"] = {
+        "micro_batch": int(cfg.data.batch_size),
+        "tokens_per_row": int(cfg.data.max_length),
+        "context_parallel": spec.context_parallel,
+        "checkpointed": sorted(checkpointed),
+        "without_context_parallel": worst["without_context_parallel"],
+        "by_image_size": rows,
+    }
+    if "gpu_memory_gb" in memory:
+        memory["fits_with_activations"] = (
+            d["total_with_activations"] <= memory["gpu_memory_gb"] * 2**30
+        )
 
 
 def llm_knows_vocab(cfg: DictConfig) -> bool:
@@ -200,11 +244,28 @@ def memory_lines(m: dict) -> list[str]:
         lines.append(
             "  offloaded to CPU per rank: " + "  ".join(f"{k} {_gib(v)}" for k, v in c.items())
         )
+    if "activations" in m:
+        act = m["activations"]
+        cp = act["context_parallel"]
+        lines.append(
+            f"  activations {_gib(d['activations'])} per device (micro-batch {act['micro_batch']}"
+            f" x {act['tokens_per_row']} tokens"
+            + (
+                f", context parallel {cp}; {_gib(act['without_context_parallel'])} without"
+                if cp > 1
+                else ""
+            )
+            + ")"
+        )
     if "fits" in m:
         verdict = "fits" if m["fits"] else "does NOT fit"
         lines.append(
-            f"  {verdict} a {m['gpu_memory_gb']:g} GB GPU (model states only; activations and "
-            "buffers come on top)"
+            f"  model states {verdict} a {m['gpu_memory_gb']:g} GB GPU"
+            + (
+                f"; with activations they {'fit' if m['fits_with_activations'] else 'do NOT fit'}"
+                if "fits_with_activations" in m
+                else ""
+            )
         )
     return lines
 
