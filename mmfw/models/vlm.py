@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import torch
@@ -15,6 +16,7 @@ from mmfw.models.context_parallel import (
     checkpoint_contexts,
     forward_sharded,
 )
+from mmfw.models.encoder_balance import EncoderBalance, EncoderStats, balanced_features
 from mmfw.models.encoders.base import VisionEncoder
 from mmfw.models.fusion.base import Fusion
 from mmfw.models.loss import causal_lm_loss
@@ -65,8 +67,11 @@ class VisionLanguageModel(nn.Module):
         # Image-token positions for adapters inside the LLM (Partial LoRA), and the names of
         # adapter parameters, which train even where their module is frozen.
         self.image_positions = ImagePositions()
-        # Set by the training module under trainer.context_parallel > 1.
+        # Set by the training module under trainer.context_parallel > 1 and
+        # trainer.encoder_balance (training forwards only).
         self.context_parallel: ContextParallel | None = None
+        self.encoder_balance: EncoderBalance | None = None
+        self.encoder_stats = EncoderStats()
         self.adapter_params: set[str] = set()
         # Parameters that live inside another module but belong to a stage module (e.g. the
         # hyper-attention projections inside LLM layers belong to "fusion").
@@ -118,9 +123,26 @@ class VisionLanguageModel(nn.Module):
     ) -> list[list[torch.Tensor]]:
         """Per image, one (tokens, hidden) tensor per part of its layout; the total is checked
         against the token accounting."""
-        if not images:
+        balancing = self.encoder_balance is not None and self.training
+        if not images and not balancing:  # a balanced rank takes part even without images
             return []
-        view_feats = self._encode_views(images)
+        if balancing:
+            view_feats = balanced_features(
+                self.encoder_balance,
+                images,
+                self._encode_views,
+                self.hidden_size,
+                self._feature_dtype(),
+                self.encoder_stats,
+            )
+        else:
+            t0 = time.perf_counter()
+            view_feats = self._encode_views(images)
+            if self.training:
+                views = sum(int(v.shape[0]) for v in images)
+                self.encoder_stats.own_views += views
+                self.encoder_stats.views += views
+                self.encoder_stats.seconds += time.perf_counter() - t0
         grid = self.feature_grid
         out = []
         for feats, layout in zip(view_feats, layouts, strict=True):
@@ -134,6 +156,14 @@ class VisionLanguageModel(nn.Module):
                 )
             out.append(parts)
         return out
+
+    def _feature_dtype(self) -> torch.dtype:
+        """The dtype the connector's features have in this forward (autocast's, if on)."""
+        weight = next(self.connector.parameters(), None)
+        device = weight.device.type if weight is not None else "cpu"
+        if torch.is_autocast_enabled(device):
+            return torch.get_autocast_dtype(device)
+        return weight.dtype if weight is not None else torch.float32
 
     def _encode_views(self, images: list[torch.Tensor]) -> list[torch.Tensor]:
         """Run encoder + connector over all views, batched by view size; split per image."""

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from mmfw.training.encoder_load import EncoderLoad
 from mmfw.training.flops import StepFlops
 
 
@@ -39,6 +40,7 @@ class ThroughputStats(L.Callback):
         self._first: float | None = None
         self._last: float | None = None
         self._counter: StepFlops | None = None
+        self.encoder = EncoderLoad()
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._counter = StepFlops(pl_module.model)
@@ -49,6 +51,7 @@ class ThroughputStats(L.Callback):
             self._first = self._t0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.encoder.step(trainer, pl_module)  # a collective: every rank, every batch
         if batch["input_ids"] is None or self._t0 is None:
             return
         self._last = time.perf_counter()
@@ -113,6 +116,7 @@ class ThroughputStats(L.Callback):
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             # This process's device; the GPU check compares it with mmfw-plan's memory block.
             out["memory/peak_allocated_bytes"] = torch.cuda.max_memory_allocated()
+        out.update(self.encoder.summary())
         if self.image_token_id is not None and self.samples:
             out["data/image_tokens_per_sample"] = round(self.image_tokens / self.samples, 2)
         if self.peak_tflops and self.seconds:
@@ -135,6 +139,7 @@ class ThroughputStats(L.Callback):
             "samples": self.samples,
             "seconds": self.seconds,
             "flops": dict(self.flops),
+            "encoder": self.encoder.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -144,6 +149,7 @@ class ThroughputStats(L.Callback):
         self.samples = state.get("samples", 0)
         self.seconds = state.get("seconds", 0.0)
         self.flops.update(state.get("flops", {}))
+        self.encoder.load_state_dict(state.get("encoder", {}))
 
 
 @dataclass

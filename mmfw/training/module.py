@@ -48,9 +48,11 @@ class VLMModule(L.LightningModule):
         loss_reduction: str = "token",
         init_from_hf: str | None = None,
         context_parallel: int = 1,
+        encoder_balance: bool = False,
     ) -> None:
         super().__init__()
         self.context_parallel = int(context_parallel)
+        self.encoder_balance = bool(encoder_balance)
         self.loss_reduction = loss_reduction
         self.init_from_hf = init_from_hf
         self._build_model = build_model
@@ -87,6 +89,8 @@ class VLMModule(L.LightningModule):
             model.enable_gradient_checkpointing(self.checkpointed)
         if self.context_parallel > 1:
             model.context_parallel = context_parallel_group(model, self.context_parallel)
+        if self.encoder_balance:
+            model.encoder_balance = encoder_balance_group(self.context_parallel)
         self.model = self.parallel.parallelize(model, self)
 
     def _step(self, batch: dict, prefix: str) -> torch.Tensor | None:
@@ -139,6 +143,20 @@ def context_parallel_group(model: VisionLanguageModel, size: int):
             mine = group
     use_context_parallel(model.llm)
     return ContextParallel(mine, size, rank % size)
+
+
+def encoder_balance_group(replica_size: int):
+    """Every rank shares the encoder's views (one process: nothing to balance, None)."""
+    import torch.distributed as dist
+
+    from mmfw.models.encoder_balance import EncoderBalance
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return None
+    world = dist.get_world_size()
+    # a communicator of its own: its all-to-alls never queue behind DDP's gradient buckets
+    group = dist.new_group(list(range(world)))
+    return EncoderBalance(group, world, dist.get_rank(), replica_size)
 
 
 def describe_groups(groups: list[dict]) -> list[dict]:

@@ -266,6 +266,7 @@ class TrainingRun:
             loss_reduction=str(cfg.data.get("loss_reduction", "token")),
             init_from_hf=hf_source(cfg),
             context_parallel=spec.context_parallel,
+            encoder_balance=spec.encoder_balance,
         )
         self.ckpt_path = resolve_resume(cfg.resume, run_dir)
         self.resume_step = resume_step = (

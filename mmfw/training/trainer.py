@@ -46,6 +46,9 @@ class TrainerSpec:
       context_parallel: N ranks split every sequence of a micro-batch (Ulysses all-to-all
         around attention, ``mmfw.models.context_parallel``); the data-parallel replicas are
         processes / N. N must divide the processes and the LLM's key/value heads; 1: off.
+      encoder_balance: every rank encodes an equal share of the step's image views (pixels
+        and features travel by all-to-all, ``mmfw.models.encoder_balance``); off: each rank
+        encodes its own batch's views (each rank of a context-parallel group, all of them).
       nan_policy: stop | skip_batch: what a non-finite loss or gradient norm does. ``stop``
         ends the run at that step (the step and the batch's record ids named, no checkpoint
         written from the bad state); ``skip_batch`` drops that step's gradients and counts it.
@@ -77,6 +80,7 @@ class TrainerSpec:
         max_epochs: int | None = None,
         accumulate_grad_batches: int = 1,
         context_parallel: int = 1,
+        encoder_balance: bool = False,
         gradient_clip_val: float | None = None,
         val_check_interval: int | float | None = None,
         check_val_every_n_epoch: int | None = 1,
@@ -121,6 +125,7 @@ class TrainerSpec:
         if int(context_parallel) < 1:
             raise ValueError(f"trainer.context_parallel={context_parallel} must be >= 1 (1: off)")
         self.context_parallel = int(context_parallel)
+        self.encoder_balance = bool(encoder_balance)
         self.gradient_clip_val = gradient_clip_val
         self.loop = {
             "max_steps": max_steps,

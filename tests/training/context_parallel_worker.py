@@ -16,6 +16,7 @@ import torch.distributed as dist
 import mmfw
 from mmfw.build import build_model
 from mmfw.models.context_parallel import ContextParallel, check_heads, use_context_parallel
+from mmfw.models.encoder_balance import EncoderBalance
 from mmfw.resolution.layout import count_image_tokens
 
 IMAGE_ID, VOCAB = 5, 160
@@ -71,7 +72,10 @@ def packed_batch(model, strategy, rows: int, length: int, seed: int) -> dict:
     }
 
 
-def main(out: str, length: int, reduction: str, checkpointing: bool, attn: str) -> None:
+def main(out: str, length: int, reduction: str, checkpointing: bool, attn: str, mode: str) -> None:
+    """``mode``: cp (2 ranks split one batch), cp+balance (and share its views), dp+balance
+    (2 replicas with batches of different sizes share their views). One process computes
+    the same loss (for dp: the mean of the two replicas' losses) unsplit."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         dist.init_process_group("gloo")
@@ -89,21 +93,49 @@ def main(out: str, length: int, reduction: str, checkpointing: bool, attn: str) 
     if checkpointing:
         model.enable_gradient_checkpointing(["encoder", "llm"])
     model.train()
+    replicas = 2 if mode.startswith("dp") else 1
     if world > 1:
-        check_heads(model.llm.config, world)
-        use_context_parallel(model.llm)
-        model.context_parallel = ContextParallel(dist.group.WORLD, world, rank)
-    batch = packed_batch(model, strategy, rows=2, length=length, seed=1)
-    out_ = model(**batch, loss_reduction=reduction)
-    out_.loss.backward()
+        if mode.startswith("cp"):
+            check_heads(model.llm.config, world)
+            use_context_parallel(model.llm)
+            model.context_parallel = ContextParallel(dist.new_group([0, 1]), world, rank)
+        if mode.endswith("balance"):
+            model.encoder_balance = EncoderBalance(
+                dist.new_group([0, 1]), world, rank, replica_size=world // replicas
+            )
+    mine = [rank] if world > 1 and replicas > 1 else list(range(replicas))
+    loss, images = 0.0, []
+    for replica in mine:
+        # replica 0 draws twice the rows of replica 1: their views differ in number and size
+        batch = packed_batch(model, strategy, rows=2 - replica, length=length, seed=1 + replica)
+        part = model(**batch, loss_reduction=reduction).loss
+        (part / len(mine)).backward()
+        loss = loss + part.detach() / replicas
+        images.append(sum(int(v.shape[0]) for v in batch["images"]))
     grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
-    if world > 1:  # what DDP's averaging over the group's ranks gives
+    if world > 1:  # what DDP's averaging over the ranks gives
         for g in grads.values():
             dist.all_reduce(g)
             g /= world
+        if replicas > 1:
+            dist.all_reduce(loss)
+        stats = model.encoder_stats.take()
+        every = [None] * world
+        dist.all_gather_object(every, stats)
+    else:
+        every = None
     if rank == 0:
-        images = int((batch["input_ids"] == IMAGE_ID).sum())
-        torch.save({"loss": out_.loss.detach(), "grads": grads, "image_tokens": images}, out)
+        image_tokens = int((batch["input_ids"] == IMAGE_ID).sum())
+        torch.save(
+            {
+                "loss": loss,
+                "grads": grads,
+                "image_tokens": image_tokens,
+                "encoded": every,
+                "views": images,
+            },
+            out,
+        )
     if world > 1:
         dist.destroy_process_group()
 
@@ -115,4 +147,4 @@ def hydra_instantiate(node):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", sys.argv[5])
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", *sys.argv[5:7])

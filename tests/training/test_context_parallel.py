@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mmfw.models.context_parallel import ContextParallel, check_heads
+from mmfw.models.encoder_balance import plan_views
 from mmfw.training.batching import derive_accumulation
 from tests.conftest import REPO
 
@@ -33,18 +34,22 @@ def _run(out, args: list[str], procs: int, port: int) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("length", "reduction", "checkpointing", "attn", "port"),
+    ("length", "reduction", "checkpointing", "attn", "mode", "port"),
     [
-        # a packed 4k-token batch, per-sample loss weights, blocks recomputed in backward
-        (4100, "square", "1", "sdpa", 29631),
+        # a packed 4k-token batch split over 2 ranks that also share its ~50 image views,
+        # per-sample loss weights, blocks recomputed in backward
+        (4100, "square", "1", "sdpa", "cp+balance", 29631),
+        # 2 data-parallel replicas with batches of different sizes share their views
+        (2100, "token", "0", "sdpa", "dp+balance", 29632),
         # an odd length (padded to the split), the additive-mask kernel, the per-sample loss
-        pytest.param(1001, "sample", "0", "eager", 29632, marks=pytest.mark.slow),
+        pytest.param(1001, "sample", "0", "eager", "cp", 29633, marks=pytest.mark.slow),
+        pytest.param(4100, "token", "0", "sdpa", "cp", 29634, marks=pytest.mark.slow),
     ],
 )
 def test_two_ranks_give_the_one_process_loss_and_gradients(
-    length, reduction, checkpointing, attn, port, tmp_path
+    length, reduction, checkpointing, attn, mode, port, tmp_path
 ):
-    args = [str(length), reduction, checkpointing, attn]
+    args = [str(length), reduction, checkpointing, attn, mode]
     one = _run(tmp_path / "one.pt", args, 1, port)
     two = _run(tmp_path / "two.pt", args, 2, port)
     assert one["image_tokens"] > 1000 if length > 4000 else one["image_tokens"] > 0
@@ -52,6 +57,23 @@ def test_two_ranks_give_the_one_process_loss_and_gradients(
     assert set(two["grads"]) == set(one["grads"]) and len(one["grads"]) > 50
     for name, grad in one["grads"].items():
         torch.testing.assert_close(two["grads"][name], grad, atol=1e-5, rtol=0, msg=name)
+    (own0, done0, _), (own1, done1, _) = two["encoded"]
+    if mode == "dp+balance":  # each rank encoded half of both replicas' views
+        assert own0 != own1 and abs(done0 - done1) <= 1 and done0 + done1 == own0 + own1
+    elif mode == "cp+balance":  # the group's views, once, half each
+        assert own0 == own1 and abs(done0 - done1) <= 1 and done0 + done1 == own0
+    else:  # every rank of the group encodes them all
+        assert done0 == done1 == own0
+
+
+def test_the_balance_plan_evens_the_pixels_and_prefers_home():
+    # replica 0 (ranks 0, 1) has six 64x64 views, replica 1 (ranks 2, 3) one
+    manifests = [[(64, 64)] * 6, [(64, 64)] * 6, [(64, 64)], [(64, 64)]]
+    owner = plan_views(manifests, world=4, replica_size=2)
+    load = [sum(1 for r in owner.values() if r == rank) for rank in range(4)]
+    assert sorted(load) == [1, 2, 2, 2] and len(owner) == 7
+    assert owner[(1, 0)] in (2, 3)  # the single view of replica 1 stays home
+    assert owner == plan_views(manifests, world=4, replica_size=2)  # every rank agrees
 
 
 def test_the_group_size_must_divide_the_heads_and_the_processes():

@@ -31,7 +31,8 @@ def losses(run_dir: Path) -> list[float]:
 @pytest.fixture(scope="module")
 def curves(tmp_path_factory):
     """The same 8 global batches of 8 samples: 1 process x 8, DDP 2 x 4, FSDP2 2 x 4, and
-    DDP over 2 processes that split every sequence (context parallelism, one replica x 8)."""
+    DDP over 2 processes that split every sequence and share the images' views (context
+    parallelism and encoder balance, one replica x 8)."""
     root = tmp_path_factory.mktemp("dist")
     common = [
         "experiment=tiny_llava",
@@ -45,7 +46,13 @@ def curves(tmp_path_factory):
         "one": ["data.batch_size=8"],
         "ddp": ["data.batch_size=4", "trainer=ddp", *CPU2],
         "fsdp": ["data.batch_size=4", "trainer=fsdp", *CPU2, "trainer.strategy.param_dtype=null"],
-        "cp": ["data.batch_size=8", "trainer=ddp", *CPU2, "trainer.context_parallel=2"],
+        "cp": [
+            "data.batch_size=8",
+            "trainer=ddp",
+            *CPU2,
+            "trainer.context_parallel=2",
+            "trainer.encoder_balance=true",
+        ],
     }
     for name, extra in runs.items():
         run_cli("mmfw-train", *common, *extra, f"hydra.run.dir={root / name}")
@@ -72,6 +79,9 @@ def test_context_parallel_ranks_are_one_replica_with_the_one_process_losses(curv
     metrics = json.loads((curves["cp"] / "metrics.json").read_text())
     assert metrics["batch/devices"] == 2 and metrics["batch/context_parallel"] == 2
     assert metrics["batch/global"] == 8
+    # the encoder's load over the ranks is logged (1.0: even; the split itself is checked in
+    # test_context_parallel.py)
+    assert metrics["train/encoder_views_max_over_mean"] == pytest.approx(1.0, abs=0.1)
 
 
 def test_fsdp2_matches_ddp_and_its_checkpoint_loads_into_one_process(curves):
