@@ -74,8 +74,35 @@ class _Step:
     """What the attention of one forward needs about the whole sequence."""
 
     cp: ContextParallel
-    mask: torch.Tensor | None  # (B, 1, S, S) bool, for sdpa / eager
+    segments: torch.Tensor  # (B, S): a token attends to earlier tokens of its segment only
     position_ids: torch.Tensor  # (B, S): restart at every packed sample, for flash varlen
+    _runs: list | None = None
+    _mask: torch.Tensor | None = None
+
+    @property
+    def runs(self) -> list[list[tuple[int, int]]]:
+        """Per row, the (start, end) of each segment (a packed sample, a row's padding)."""
+        if self._runs is None:
+            s = self.segments
+            change = torch.ones_like(s, dtype=torch.bool)
+            change[:, 1:] = s[:, 1:] != s[:, :-1]
+            runs = []
+            for row in change.cpu():
+                starts = row.nonzero().flatten().tolist()
+                runs.append(list(zip(starts, [*starts[1:], s.shape[1]], strict=True)))
+            self._runs = runs
+        return self._runs
+
+    def mask(self, dtype: torch.dtype) -> torch.Tensor:
+        """(B, 1, S, S) additive mask, built once per forward, for the eager kernel."""
+        if self._mask is None or self._mask.dtype != dtype:
+            seg, n = self.segments, self.segments.shape[1]
+            causal = torch.ones(n, n, dtype=torch.bool, device=seg.device).tril()
+            allowed = (seg[:, :, None] == seg[:, None, :]) & causal
+            low = torch.finfo(dtype).min
+            self._mask = torch.zeros(allowed.shape, dtype=dtype, device=seg.device)
+            self._mask = self._mask.masked_fill(~allowed, low).unsqueeze(1)
+        return self._mask
 
 
 _STEP: contextvars.ContextVar[_Step | None] = contextvars.ContextVar("mmfw_cp_step", default=None)
@@ -86,12 +113,10 @@ def sharded_sequence(cp: ContextParallel, segments: torch.Tensor, position_ids: 
     """Within this block the registered attention functions attend over the whole sequence.
 
     ``segments`` (B, S): tokens attend causally to earlier tokens of the same segment only
-    (a packed sample, a row's padding). The dense mask is built only for kernels that take
-    one; flash-attention gets the restarting ``position_ids`` instead."""
-    s = segments.shape[1]
-    causal = torch.ones(s, s, dtype=torch.bool, device=segments.device).tril()
-    mask = (segments[:, :, None] == segments[:, None, :]) & causal
-    token = _STEP.set(_Step(cp, mask.unsqueeze(1), position_ids))
+    (a packed sample, a row's padding). SDPA runs causally on each segment (no S x S mask,
+    whose float copy per layer would cost more than the split saves); flash-attention gets
+    the restarting ``position_ids`` (its variable-length path); eager gets a dense mask."""
+    token = _STEP.set(_Step(cp, segments, position_ids))
     try:
         yield
     finally:
@@ -130,7 +155,7 @@ def _sequence_to_heads(x: torch.Tensor, n: int, cp: ContextParallel) -> torch.Te
 
 
 def _ulysses(base, kind: str):
-    """``kind``: flash (takes position ids), sdpa (a bool mask) or eager (an additive mask)."""
+    """``kind``: flash (takes position ids), sdpa (causal per segment) or eager (a mask)."""
 
     def attention(module, query, key, value, attention_mask, **kwargs):
         step = _STEP.get()
@@ -143,14 +168,17 @@ def _ulysses(base, kind: str):
             for name in ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k"):
                 kwargs.pop(name, None)
             out, _ = base(module, q, k, v, None, **kwargs)
-        else:
-            mask = step.mask
-            if kind == "eager":
-                low = torch.finfo(q.dtype).min
-                mask = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(
-                    ~mask, low
-                )
-            out, _ = base(module, q, k, v, mask, **kwargs)
+        elif kind == "eager":
+            out, _ = base(module, q, k, v, step.mask(q.dtype), **kwargs)
+        else:  # sdpa: causal within each segment
+            rows = []
+            for b, runs in enumerate(step.runs):
+                parts = [
+                    base(module, *(t[b : b + 1, :, i:j] for t in (q, k, v)), None, **kwargs)[0]
+                    for i, j in runs
+                ]
+                rows.append(torch.cat(parts, dim=1))
+            out = torch.cat(rows)
         return _sequence_to_heads(out, n, cp), None
 
     return attention
