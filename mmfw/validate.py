@@ -272,6 +272,32 @@ def _trainer(c: Checker, check_devices: bool) -> None:
             "or set trainer.peak_tflops=<dense bf16 TFLOP/s of one device>",
         )
     # trainer.peak_tflops: TrainerSpec's own rule, checked when the preflight builds it.
+    _context_parallel(c)
+
+
+def _context_parallel(c: Checker) -> None:
+    """Ulysses splits the LLM's heads over the group and needs inline fusion; known from the
+    yaml where the LLM's config is written there (tiny and seed recipes)."""
+    size = c.get("trainer.context_parallel")
+    if size in (None, MISSING) or not isinstance(size, int) or size <= 1:
+        return
+    heads = c.get("llm.config.num_attention_heads")
+    kv = c.get("llm.config.num_key_value_heads") or heads
+    if isinstance(heads, int) and isinstance(kv, int) and (heads % size or kv % size):
+        c.add(
+            "trainer.context_parallel",
+            size,
+            f"must divide the LLM's attention heads ({heads}) and key/value heads ({kv})",
+            f"choose a divisor of {kv}",
+        )
+    fusion = str(c.get("fusion._target_") or "")
+    if fusion.endswith("HyperAttentionFusion"):
+        c.add(
+            "trainer.context_parallel",
+            size,
+            "needs inline fusion (hyper attention reads the whole image sequence in every layer)",
+            "use trainer.context_parallel=1 with fusion=hyper_attention",
+        )
 
 
 def _data(c: Checker) -> None:

@@ -66,3 +66,19 @@ def test_the_configured_size_of_a_generated_split_is_what_it_generates(tmp_path)
     src = instantiate(cfg.data.sources.magnifier)
     assert src.size_hint() == 96
     assert len(src.records()) == 96 and src.size_hint() == 96
+
+
+def test_context_parallel_is_checked_against_the_heads_and_the_fusion_before_the_ranks_start():
+    ddp2 = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+    ok = mmfw.compose(["experiment=tiny_llava", *SMALL_TASK, *ddp2, "trainer.context_parallel=2"])
+    assert validate_train(ok, check_devices=False) == []
+    odd = mmfw.compose(
+        ["experiment=tiny_llava", *SMALL_TASK, *ddp2, "trainer.context_parallel=2"]
+        + ["llm.config.num_key_value_heads=1"]
+    )
+    (found,) = validate_train(odd, check_devices=False)
+    assert "attention heads (4) and key/value heads (1)" in found and "divisor of 1" in found
+    owl = mmfw.compose(
+        ["experiment=tiny_mplug_owl3_7b", *ddp2, "trainer.context_parallel=2", "data.batch_size=2"]
+    )
+    assert any("needs inline fusion" in p for p in validate_train(owl, check_devices=False))

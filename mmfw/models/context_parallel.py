@@ -33,25 +33,35 @@ PREFIX = "mmfw_cp_"
 
 @dataclass(frozen=True)
 class ContextParallel:
-    """The context-parallel group of this rank: its ``size`` ranks share one batch."""
+    """The context-parallel group of this rank: its ``size`` ranks share one batch. A group
+    of one (``group=None``) runs the same segment-wise attention in one process."""
 
-    group: dist.ProcessGroup
+    group: dist.ProcessGroup | None
     size: int
     rank: int
 
     def all_to_all(self, x: torch.Tensor) -> torch.Tensor:
         """Send ``x[j]`` to rank j and receive rank j's into ``out[j]`` (dim 0 has ``size``)."""
+        if self.group is None:
+            return x
         out = funcol.all_to_all_single_autograd(x.contiguous(), None, None, self.group)
         return funcol.wait_tensor(out)
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
         """Every rank's ``x`` stacked along a new dim 0 (differentiable)."""
+        if self.group is None:
+            return x.unsqueeze(0)
         out = funcol.all_gather_single_autograd(x.contiguous().unsqueeze(0), 0, self.group)
         return funcol.wait_tensor(out)
 
     def sum(self, x: torch.Tensor) -> torch.Tensor:
         """The sum over the group's ranks; its gradient is summed over them too."""
+        if self.group is None:
+            return x
         return _AllReduceSum.apply(x, self.group)
+
+
+ONE_PROCESS = ContextParallel(None, 1, 0)
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -268,8 +278,9 @@ def forward_sharded(
     if position_ids is None:  # unpacked: one sample per row, padding is its own segment
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         sample_ids = torch.where(attention_mask.bool(), 0, -1)
-    elif sample_ids is None:
-        raise ValueError("a packed batch for context parallelism needs its sample_ids")
+    elif sample_ids is None:  # a new sample wherever the positions restart (as transformers)
+        rows = torch.arange(b, device=dev).unsqueeze(1) * s
+        sample_ids = (position_ids == 0).long().cumsum(-1) + rows
     tail = torch.full((b, 1), IGNORE, dtype=labels.dtype, device=dev)
     targets = torch.cat([labels[:, 1:], tail], dim=1)  # position t predicts token t+1
     target_ids = torch.cat([sample_ids[:, 1:], torch.full_like(tail, -2)], dim=1)

@@ -12,9 +12,12 @@ from transformers import PreTrainedModel
 from mmfw.models.adapters.image_positions import ImagePositions
 from mmfw.models.connectors.base import Connector
 from mmfw.models.context_parallel import (
+    ONE_PROCESS,
+    PREFIX,
     ContextParallel,
     checkpoint_contexts,
     forward_sharded,
+    use_context_parallel,
 )
 from mmfw.models.encoder_balance import EncoderBalance, EncoderStats, balanced_features
 from mmfw.models.encoders.base import VisionEncoder
@@ -70,6 +73,8 @@ class VisionLanguageModel(nn.Module):
         # Set by the training module under trainer.context_parallel > 1 and
         # trainer.encoder_balance (training forwards only).
         self.context_parallel: ContextParallel | None = None
+        # packed SDPA training batches attend sample by sample (False: transformers' mask)
+        self.segment_attention = True
         self.encoder_balance: EncoderBalance | None = None
         self.encoder_stats = EncoderStats()
         self.adapter_params: set[str] = set()
@@ -264,7 +269,9 @@ class VisionLanguageModel(nn.Module):
             raise ValueError(
                 "data.packing=true needs inline fusion: hyper attention keeps one sample per row"
             )
-        if self.context_parallel is not None and labels is not None:
+        if labels is not None and (
+            self.context_parallel is not None or (packed and self._segment_attention())
+        ):
             return self._forward_sharded(
                 embeds, input_ids, attention_mask, labels, position_ids, sample_ids, loss_reduction
             )
@@ -287,11 +294,24 @@ class VisionLanguageModel(nn.Module):
             out.loss = causal_lm_loss(out.logits, labels, sample_ids, loss_reduction)
         return out
 
+    def _segment_attention(self) -> bool:
+        """Packed rows under SDPA attend sample by sample (the context-parallel path with a
+        group of one) instead of through transformers' dense (S x S) block-diagonal mask, which
+        SDPA on a CPU runs at the masked kernel's speed over the whole row (5x slower at 4k)."""
+        name = self.llm.config._attn_implementation
+        if not self.segment_attention:
+            return False
+        if name == "sdpa":
+            use_context_parallel(self.llm)
+            name = self.llm.config._attn_implementation
+        return name == PREFIX + "sdpa"
+
     def _forward_sharded(
         self, embeds, input_ids, attention_mask, labels, position_ids, sample_ids, reduction
     ):
         """Training forward with ``trainer.context_parallel``: the LLM runs on this rank's
-        share of the sequence (see ``mmfw.models.context_parallel``)."""
+        share of the sequence (see ``mmfw.models.context_parallel``); in one process, a packed
+        SDPA batch takes the same path with a group of one."""
         if self.fusion.placeholders_per_image != "layout":
             raise ValueError(
                 "trainer.context_parallel needs inline fusion: hyper attention's cross-attention "
@@ -299,7 +319,7 @@ class VisionLanguageModel(nn.Module):
             )
         return forward_sharded(
             self.llm,
-            self.context_parallel,
+            self.context_parallel or ONE_PROCESS,
             embeds,
             attention_mask=attention_mask,
             labels=labels,

@@ -1,6 +1,7 @@
 """One rank of the long-sequence benchmark (run by test_long_sequences.py).
 
-``mode``: none (1 process, the whole packed batch), cp (2 processes split it:
+``mode``: none (1 process, the whole packed batch, transformers' block-diagonal mask),
+none+segments (1 process, the context-parallel attention path with a group of one), cp (2 processes split it:
 trainer.context_parallel=2), dp / dp+balance (2 replicas with batches of different sizes,
 without and with trainer.encoder_balance). Times forward + backward of the tiny LLaVA-NeXT
 twin over ``steps`` steps after one warm-up, and counts what backward keeps (activation bytes,
@@ -43,9 +44,10 @@ def main(out: str, mode: str, length: int, steps: int) -> None:
     torch.manual_seed(0)
     model = build_model(cfg, strategy, VOCAB, IMAGE_ID)
     model.train()
-    if mode == "cp":
+    if mode in ("cp", "none+segments"):
         use_context_parallel(model.llm)
-        model.context_parallel = ContextParallel(dist.new_group([0, 1]), world, rank)
+        group = dist.new_group([0, 1]) if mode == "cp" else None
+        model.context_parallel = ContextParallel(group, world, rank)
     if mode == "dp+balance":
         model.encoder_balance = EncoderBalance(dist.new_group([0, 1]), world, rank, 1)
     replica = rank if mode.startswith("dp") else 0

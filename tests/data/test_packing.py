@@ -183,3 +183,31 @@ def test_a_packed_token_budget_run_trains_and_reports_padding(tmp_path):
     assert metrics["step"] == 3
     assert 0 <= metrics["data/padding_fraction"] < 0.5
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+def test_segment_attention_equals_transformers_block_diagonal_mask(packed_and_padded):
+    """Packed SDPA training batches attend sample by sample; loss, logits and gradients are
+    those of transformers' dense block-diagonal mask."""
+    model, _, packed = packed_and_padded
+    keys = ("input_ids", "attention_mask", "labels", "images", "layouts", "position_ids")
+    keys += ("sample_ids",)
+    runs = {}
+    for segments in (True, False):
+        model.segment_attention = segments
+        model.zero_grad(set_to_none=True)
+        out = model(**{k: packed[k] for k in keys}, loss_reduction="sample")
+        out.loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        runs[segments] = (out.loss.detach(), out.logits.detach(), grads)
+    model.segment_attention = True
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():  # without sample_ids a sample starts where the positions restart
+        derived = model(**{k: packed[k] for k in keys[:-1]}, loss_reduction="sample").loss
+    torch.testing.assert_close(derived, runs[True][0], atol=1e-6, rtol=0)
+    assert model.llm.config._attn_implementation == "mmfw_cp_sdpa"
+    (la, ga, da), (lb, gb, db) = runs[True], runs[False]
+    torch.testing.assert_close(la, lb, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ga, gb, atol=1e-4, rtol=0)
+    assert set(da) == set(db) and len(da) > 10
+    for name in da:
+        torch.testing.assert_close(da[name], db[name], atol=1e-5, rtol=1e-4, msg=name)

@@ -93,6 +93,7 @@ def main(out: str, length: int, reduction: str, checkpointing: bool, attn: str, 
     if checkpointing:
         model.enable_gradient_checkpointing(["encoder", "llm"])
     model.train()
+    model.segment_attention = False  # the reference: transformers' own block-diagonal mask
     replicas = 2 if mode.startswith("dp") else 1
     if world > 1:
         if mode.startswith("cp"):
