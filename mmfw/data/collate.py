@@ -81,12 +81,13 @@ class TrainingCollator:
         seed: int = 0,
         packing: bool = False,
         max_images_per_row: int | None = None,
+        fixed_rows: int | None = None,
     ) -> None:
         from mmfw.data.packing import PackingCollator
 
         self.processor = processor
         self.pad = (
-            PackingCollator(pad_token_id, processor.max_length, max_images_per_row)
+            PackingCollator(pad_token_id, processor.max_length, max_images_per_row, fixed_rows)
             if packing
             else PadCollator(pad_token_id, padding_side="right")
         )

@@ -44,6 +44,13 @@ class VLDataModule(L.LightningDataModule):
         micro-batch's ``batch_size`` samples become as few rows as fit.
       max_images_per_row: with packing, at most this many images in one row (null: no cap),
         so the vision encoder's load stays even across rows and ranks.
+      fixed_rows: with packing, every training micro-batch is exactly this many rows of
+        ``max_length`` tokens (null: as few rows as the samples need, as long as the longest),
+        so every step has the same shapes (for ``trainer.compile`` and kernels that like them);
+        a micro-batch that needs more rows still gets them (``batch/over_fixed_rows``).
+      fixed_views: in training the vision encoder runs on exactly this many views per call
+        (the last call filled with blank views whose features are dropped); null: all the
+        micro-batch's views of one size in one call.
       loss_reduction: token | square | sample: how target tokens are weighted in the loss
         (mean over tokens; InternVL's square averaging; mean over samples), see
         ``mmfw.models.loss``.
@@ -74,6 +81,8 @@ class VLDataModule(L.LightningDataModule):
         truncate: bool = False,
         packing: bool = False,
         max_images_per_row: int | None = None,
+        fixed_rows: int | None = None,
+        fixed_views: int | None = None,
         loss_reduction: str = "token",
         group_by_length: bool = False,
         max_tokens_per_batch: int | None = None,
@@ -104,6 +113,14 @@ class VLDataModule(L.LightningDataModule):
             raise ValueError(f"data.max_images_per_row={max_images_per_row} must be >= 1 or null")
         if max_tokens_per_batch is not None and max_tokens_per_batch < 1:
             raise ValueError(f"data.max_tokens_per_batch={max_tokens_per_batch} must be >= 1")
+        if fixed_rows is not None and (fixed_rows < 1 or not packing):
+            raise ValueError(
+                f"data.fixed_rows={fixed_rows} needs data.packing=true and a value >= 1 "
+                "(without packing a micro-batch is data.batch_size rows already)"
+            )
+        if fixed_views is not None and fixed_views < 1:
+            raise ValueError(f"data.fixed_views={fixed_views} must be >= 1 or null")
+        self.fixed_rows, self.fixed_views = fixed_rows, fixed_views
         self.packing = bool(packing)
         self.max_images_per_row = max_images_per_row
         self.loss_reduction = loss_reduction
@@ -212,6 +229,7 @@ class VLDataModule(L.LightningDataModule):
             seed=self.seed,
             packing=self.packing and training,
             max_images_per_row=self.max_images_per_row,
+            fixed_rows=self.fixed_rows if training else None,
         )
 
     def length_estimates(self, ds: ConversationDataset) -> tuple[list[int], list[int]]:

@@ -50,12 +50,23 @@ def pack_rows(
 
 
 class PackingCollator:
-    """Packs a micro-batch's samples into as few rows as fit ``max_length``."""
+    """Packs a micro-batch's samples into as few rows as fit ``max_length``.
 
-    def __init__(self, pad_token_id: int, max_length: int, max_images: int | None = None) -> None:
+    ``fixed_rows``: every batch is exactly this many rows of ``max_length`` tokens (empty rows
+    are padding), so each step has the same shapes; a batch that needs more rows gets them
+    (a new shape, counted in ``batch["over_fixed_rows"]``)."""
+
+    def __init__(
+        self,
+        pad_token_id: int,
+        max_length: int,
+        max_images: int | None = None,
+        fixed_rows: int | None = None,
+    ) -> None:
         self.pad = int(pad_token_id)
         self.max_length = int(max_length)
         self.max_images = max_images
+        self.fixed_rows = fixed_rows
 
     def __call__(self, items: list[Sample | Skipped]) -> dict:
         samples = [s for s in items if isinstance(s, Sample)]
@@ -74,6 +85,10 @@ class PackingCollator:
             self.max_images,
         )
         length = max(sum(len(samples[i].input_ids) for i in row) for row in rows)
+        if self.fixed_rows:
+            batch["over_fixed_rows"] = int(len(rows) > self.fixed_rows)
+            length = self.max_length
+            rows += [[] for _ in range(self.fixed_rows - len(rows))]
         shape = (len(rows), length)
         input_ids = torch.full(shape, self.pad, dtype=torch.long)
         labels = torch.full(shape, IGNORE, dtype=torch.long)

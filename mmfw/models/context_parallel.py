@@ -167,6 +167,9 @@ def _sequence_to_heads(x: torch.Tensor, n: int, cp: ContextParallel) -> torch.Te
 def _ulysses(base, kind: str):
     """``kind``: flash (takes position ids), sdpa (causal per segment) or eager (a mask)."""
 
+    # Outside torch.compile's graph (trainer.compile): it reads a context variable, loops
+    # over the segments and talks to the other ranks.
+    @torch.compiler.disable
     def attention(module, query, key, value, attention_mask, **kwargs):
         step = _STEP.get()
         if step is None:  # generation, or a forward without context parallelism

@@ -82,8 +82,11 @@ def balanced_features(
     width: int,
     dtype: torch.dtype,
     stats: EncoderStats,
-) -> list[torch.Tensor]:
-    """Per image of this rank, its views' features (V, n, width), encoded where the plan says."""
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Per image of this rank, its views' features (V, n, width), encoded where the plan says;
+    and a zero that depends on the features' exchange. A rank without images must add it to
+    its loss: its backward then joins the exchange's backward, which the ranks whose views it
+    encoded wait for (and its encoder gets their gradients)."""
     b, me = balance, balance.rank
     views = [v for image in images for v in image]  # (3, h, w) each, in image order
     manifest = [tuple(int(s) for s in v.shape[-2:]) for v in views]
@@ -162,4 +165,4 @@ def balanced_features(
     for image in images:
         out.append(torch.stack([by_index[first + j] for j in range(image.shape[0])]))
         first += image.shape[0]
-    return out
+    return out, got.sum() * 0

@@ -75,7 +75,10 @@ class VisionLanguageModel(nn.Module):
         self.context_parallel: ContextParallel | None = None
         # packed SDPA training batches attend sample by sample (False: transformers' mask)
         self.segment_attention = True
+        # data.fixed_views: in training the encoder runs on exactly this many views per call
+        self.view_budget: int | None = None
         self.encoder_balance: EncoderBalance | None = None
+        self._balance_anchor: torch.Tensor | None = None
         self.encoder_stats = EncoderStats()
         self.adapter_params: set[str] = set()
         # Parameters that live inside another module but belong to a stage module (e.g. the
@@ -132,7 +135,7 @@ class VisionLanguageModel(nn.Module):
         if not images and not balancing:  # a balanced rank takes part even without images
             return []
         if balancing:
-            view_feats = balanced_features(
+            view_feats, anchor = balanced_features(
                 self.encoder_balance,
                 images,
                 self._encode_views,
@@ -140,6 +143,8 @@ class VisionLanguageModel(nn.Module):
                 self._feature_dtype(),
                 self.encoder_stats,
             )
+            if not images:
+                self._balance_anchor = anchor
         else:
             t0 = time.perf_counter()
             view_feats = self._encode_views(images)
@@ -184,17 +189,28 @@ class VisionLanguageModel(nn.Module):
                     "patches: set the resolution strategy's size/patch_size to a multiple of it"
                 )
             pixels = torch.cat([images[i] for i in idx])
-            tokens = self.encoder(pixels)
             grid = (hw[0] // patch, hw[1] // patch)
-            weight = next(self.connector.parameters(), None)
-            if weight is not None:  # e.g. a bf16 encoder feeding an fp32 connector
-                tokens = tokens.to(weight.dtype)
-            tokens = self.connector(tokens, grid)
-            if self.center_image_tokens:
-                tokens = tokens - tokens.mean(dim=1, keepdim=True)
+            budget, n = self.view_budget, int(pixels.shape[0])
+            if budget and self.training:  # every call sees `budget` views: static shapes
+                blank = pixels.new_zeros(((-n) % budget, *pixels.shape[1:]))
+                chunks = torch.cat([pixels, blank]).split(budget)
+                tokens = torch.cat([self._encode_pixels(c, grid) for c in chunks])[:n]
+            else:
+                tokens = self._encode_pixels(pixels, grid)
             for i, chunk in zip(idx, tokens.split([images[i].shape[0] for i in idx]), strict=True):
                 result[i] = chunk
         return result  # type: ignore[return-value]
+
+    def _encode_pixels(self, pixels: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """Encoder and connector over views of one size: (views, tokens, hidden)."""
+        tokens = self.encoder(pixels)
+        weight = next(self.connector.parameters(), None)
+        if weight is not None:  # e.g. a bf16 encoder feeding an fp32 connector
+            tokens = tokens.to(weight.dtype)
+        tokens = self.connector(tokens, grid)
+        if self.center_image_tokens:
+            tokens = tokens - tokens.mean(dim=1, keepdim=True)
+        return tokens
 
     def _assemble(
         self, feats: torch.Tensor, layout: ImageLayout, grid: FeatureGrid
@@ -246,6 +262,9 @@ class VisionLanguageModel(nn.Module):
         embeds, extra = self.fusion(
             embeds, input_ids, attention_mask, parts, layouts or [], self.image_token_id
         )
+        anchor, self._balance_anchor = self._balance_anchor, None
+        if anchor is not None:  # a text-only rank under encoder balance: see balanced_features
+            embeds = embeds + anchor.to(embeds.dtype)
         return embeds, extra
 
     def forward(

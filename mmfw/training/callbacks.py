@@ -24,7 +24,9 @@ class ThroughputStats(L.Callback):
     totals for ``metrics.json``.
 
     Tokens are the non-padding positions of a batch (text and image tokens);
-    ``data/padding_fraction`` in the summary is the share of padding among all positions.
+    ``data/padding_fraction`` in the summary is the share of padding among all positions;
+    ``batch/over_fixed_rows`` counts this rank's micro-batches that needed more rows than
+    ``data.fixed_rows`` (each a new shape).
     """
 
     def __init__(self, peak_tflops: float | None = None, image_token_id: int | None = None):
@@ -34,6 +36,7 @@ class ThroughputStats(L.Callback):
         self.tokens = 0
         self.positions = 0  # sequence positions, padding included: data/padding_fraction
         self.samples = 0
+        self.over_fixed_rows = 0
         self.seconds = 0.0
         self.flops = {"encoder": 0.0, "connector": 0.0, "llm": 0.0}
         self._t0: float | None = None
@@ -63,6 +66,7 @@ class ThroughputStats(L.Callback):
         if self.image_token_id is not None:
             self.image_tokens += int((batch["input_ids"] == self.image_token_id).sum())
         self.samples += samples
+        self.over_fixed_rows += int(batch.get("over_fixed_rows", 0))
         self.seconds += dt
         sync = trainer.world_size > 1
         log = pl_module.log
@@ -112,6 +116,7 @@ class ThroughputStats(L.Callback):
             "train/flops_per_token": round(sum(self.flops.values()) / max(self.tokens, 1), 1),
             # Pad positions / all positions fed to the LLM over the run (this rank's batches).
             "data/padding_fraction": round(1 - self.tokens / max(self.positions, 1), 6),
+            "batch/over_fixed_rows": self.over_fixed_rows,
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             # This process's device; the GPU check compares it with mmfw-plan's memory block.
@@ -137,6 +142,7 @@ class ThroughputStats(L.Callback):
             "positions": self.positions,
             "image_tokens": self.image_tokens,
             "samples": self.samples,
+            "over_fixed_rows": self.over_fixed_rows,
             "seconds": self.seconds,
             "flops": dict(self.flops),
             "encoder": self.encoder.state_dict(),
@@ -147,6 +153,7 @@ class ThroughputStats(L.Callback):
         self.positions = state.get("positions", self.tokens)
         self.image_tokens = state.get("image_tokens", 0)
         self.samples = state.get("samples", 0)
+        self.over_fixed_rows = state.get("over_fixed_rows", 0)
         self.seconds = state.get("seconds", 0.0)
         self.flops.update(state.get("flops", {}))
         self.encoder.load_state_dict(state.get("encoder", {}))

@@ -49,8 +49,12 @@ class VLMModule(L.LightningModule):
         init_from_hf: str | None = None,
         context_parallel: int = 1,
         encoder_balance: bool = False,
+        compile_blocks: bool = False,
+        view_budget: int | None = None,
     ) -> None:
         super().__init__()
+        self.compile_blocks = bool(compile_blocks)
+        self.view_budget = view_budget
         self.context_parallel = int(context_parallel)
         self.encoder_balance = bool(encoder_balance)
         self.loss_reduction = loss_reduction
@@ -91,6 +95,11 @@ class VLMModule(L.LightningModule):
             model.context_parallel = context_parallel_group(model, self.context_parallel)
         if self.encoder_balance:
             model.encoder_balance = encoder_balance_group(self.context_parallel)
+        model.view_budget = self.view_budget
+        if self.compile_blocks:
+            from mmfw.training.compile import compile_blocks
+
+            compile_blocks(model)
         self.model = self.parallel.parallelize(model, self)
 
     def _step(self, batch: dict, prefix: str) -> torch.Tensor | None:

@@ -267,6 +267,8 @@ class TrainingRun:
             init_from_hf=hf_source(cfg),
             context_parallel=spec.context_parallel,
             encoder_balance=spec.encoder_balance,
+            compile_blocks=spec.compile,
+            view_budget=cfg.data.get("fixed_views"),
         )
         self.ckpt_path = resolve_resume(cfg.resume, run_dir)
         self.resume_step = resume_step = (

@@ -49,6 +49,9 @@ class TrainerSpec:
       encoder_balance: every rank encodes an equal share of the step's image views (pixels
         and features travel by all-to-all, ``mmfw.models.encoder_balance``); off: each rank
         encodes its own batch's views (each rank of a context-parallel group, all of them).
+      compile: torch.compile every LLM decoder layer and vision encoder block (regional,
+        ``mmfw.training.compile``); pair it with ``data.fixed_rows`` / ``data.fixed_views`` so
+        every step has the same shapes. false: eager.
       nan_policy: stop | skip_batch: what a non-finite loss or gradient norm does. ``stop``
         ends the run at that step (the step and the batch's record ids named, no checkpoint
         written from the bad state); ``skip_batch`` drops that step's gradients and counts it.
@@ -81,6 +84,7 @@ class TrainerSpec:
         accumulate_grad_batches: int = 1,
         context_parallel: int = 1,
         encoder_balance: bool = False,
+        compile: bool = False,
         gradient_clip_val: float | None = None,
         val_check_interval: int | float | None = None,
         check_val_every_n_epoch: int | None = 1,
@@ -126,6 +130,7 @@ class TrainerSpec:
             raise ValueError(f"trainer.context_parallel={context_parallel} must be >= 1 (1: off)")
         self.context_parallel = int(context_parallel)
         self.encoder_balance = bool(encoder_balance)
+        self.compile = bool(compile)
         self.gradient_clip_val = gradient_clip_val
         self.loop = {
             "max_steps": max_steps,

@@ -2,9 +2,10 @@
 
 ``mode``: none (1 process, the whole packed batch, transformers' block-diagonal mask),
 none+segments (1 process, the context-parallel attention path with a group of one), cp (2 processes split it:
-trainer.context_parallel=2), dp / dp+balance (2 replicas with batches of different sizes,
+trainer.context_parallel=2), dp / dp+balance (2 replicas with batches of equal tokens, one of them text-only,
 without and with trainer.encoder_balance). Times forward + backward of the tiny LLaVA-NeXT
-twin over ``steps`` steps after one warm-up, and counts what backward keeps (activation bytes,
+twin (for dp, with an 8-layer 384-wide vision tower on 4-px patches) over ``steps`` steps
+after one warm-up, and counts what backward keeps (activation bytes,
 storages counted once) and the process's peak RSS. Writes one JSON line per rank."""
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ from mmfw.models.context_parallel import ContextParallel, use_context_parallel
 from mmfw.models.encoder_balance import EncoderBalance
 from tests.training.context_parallel_worker import IMAGE_ID, VOCAB, packed_batch
 
+HEAVY_ENCODER = [
+    "encoder.config.hidden_size=384",
+    "encoder.config.intermediate_size=1536",
+    "encoder.config.num_hidden_layers=8",
+    "encoder.config.num_attention_heads=6",
+    "encoder.config.patch_size=4",
+]
+
 
 def main(out: str, mode: str, length: int, steps: int) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -38,12 +47,15 @@ def main(out: str, mode: str, length: int, steps: int) -> None:
             "llm.config.hidden_size=256",
             "llm.config.intermediate_size=704",
             "llm.config.num_hidden_layers=4",
+            # the balance pays where the encoder is a real part of the step: a heavier tower
+            *(HEAVY_ENCODER if mode.startswith("dp") else []),
         ]
     )
     strategy = instantiate(cfg.resolution)
     torch.manual_seed(0)
     model = build_model(cfg, strategy, VOCAB, IMAGE_ID)
     model.train()
+    model.segment_attention = mode != "none"  # none: transformers' block-diagonal mask
     if mode in ("cp", "none+segments"):
         use_context_parallel(model.llm)
         group = dist.new_group([0, 1]) if mode == "cp" else None
@@ -51,9 +63,9 @@ def main(out: str, mode: str, length: int, steps: int) -> None:
     if mode == "dp+balance":
         model.encoder_balance = EncoderBalance(dist.new_group([0, 1]), world, rank, 1)
     replica = rank if mode.startswith("dp") else 0
-    # replica 0 packs 3x the rows of replica 1 (a rank that drew many images)
-    rows = (3 if replica == 0 else 1) if mode.startswith("dp") else 2
-    batch = packed_batch(model, strategy, rows=rows, length=length, seed=1 + replica)
+    # dp: equal tokens, but replica 0 drew image samples and replica 1 text-only ones
+    images = 0 if mode.startswith("dp") and replica == 1 else 2
+    batch = packed_batch(model, strategy, 2, length, seed=1 + replica, max_images=images)
     kept: dict = {}
 
     def pack(t):

@@ -22,8 +22,9 @@ from mmfw.resolution.layout import count_image_tokens
 IMAGE_ID, VOCAB = 5, 160
 
 
-def packed_batch(model, strategy, rows: int, length: int, seed: int) -> dict:
-    """``rows`` rows of ``length`` tokens, each packing samples of text and 0-2 images."""
+def packed_batch(model, strategy, rows: int, length: int, seed: int, max_images: int = 2) -> dict:
+    """``rows`` rows of ``length`` tokens, each packing samples of text and 0-``max_images``
+    images."""
     g = torch.Generator().manual_seed(seed)
     grid = model.feature_grid
     sizes = [(40, 70), (90, 30), (64, 64), (30, 100), (120, 50)]
@@ -36,7 +37,7 @@ def packed_batch(model, strategy, rows: int, length: int, seed: int) -> dict:
         at, sample = 0, 0
         while True:
             pieces = []
-            for _ in range(int(torch.randint(0, 3, (1,), generator=g))):
+            for _ in range(int(torch.randint(0, max_images + 1, (1,), generator=g))):
                 w, h = sizes[int(torch.randint(0, len(sizes), (1,), generator=g))]
                 pixels = torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
                 views, layout = strategy(pixels)
@@ -74,7 +75,7 @@ def packed_batch(model, strategy, rows: int, length: int, seed: int) -> dict:
 
 def main(out: str, length: int, reduction: str, checkpointing: bool, attn: str, mode: str) -> None:
     """``mode``: cp (2 ranks split one batch), cp+balance (and share its views), dp+balance
-    (2 replicas with batches of different sizes share their views). One process computes
+    (2 replicas, one of them text-only, share their views). One process computes
     the same loss (for dp: the mean of the two replicas' losses) unsplit."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
@@ -105,19 +106,27 @@ def main(out: str, length: int, reduction: str, checkpointing: bool, attn: str, 
                 dist.new_group([0, 1]), world, rank, replica_size=world // replicas
             )
     mine = [rank] if world > 1 and replicas > 1 else list(range(replicas))
-    loss, images = 0.0, []
+    loss, images, image_tokens = 0.0, [], 0
     for replica in mine:
-        # replica 0 draws twice the rows of replica 1: their views differ in number and size
-        batch = packed_batch(model, strategy, rows=2 - replica, length=length, seed=1 + replica)
+        # replica 0 draws two rows with images, replica 1 one text-only row: a rank without
+        # views still encodes its share of the other's
+        rows, most = (2, 2) if replica == 0 else (1, 0)
+        batch = packed_batch(model, strategy, rows, length, seed=1 + replica, max_images=most)
+        image_tokens += int((batch["input_ids"] == IMAGE_ID).sum())
         part = model(**batch, loss_reduction=reduction).loss
         (part / len(mine)).backward()
         loss = loss + part.detach() / replicas
         images.append(sum(int(v.shape[0]) for v in batch["images"]))
     grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
-    if world > 1:  # what DDP's averaging over the ranks gives
-        for g in grads.values():
+    if world > 1:  # what DDP's averaging over the ranks gives (a text-only rank: zeros)
+        grads = {}
+        for n, p in model.named_parameters():
+            g = p.grad if p.grad is not None else torch.zeros_like(p)
+            some = torch.tensor(float(p.grad is not None))
             dist.all_reduce(g)
-            g /= world
+            dist.all_reduce(some)
+            if some > 0:
+                grads[n] = g / world
         if replicas > 1:
             dist.all_reduce(loss)
         stats = model.encoder_stats.take()
@@ -126,7 +135,6 @@ def main(out: str, length: int, reduction: str, checkpointing: bool, attn: str, 
     else:
         every = None
     if rank == 0:
-        image_tokens = int((batch["input_ids"] == IMAGE_ID).sum())
         torch.save(
             {
                 "loss": loss,
