@@ -9,10 +9,11 @@ import torch
 from mmfw.resolution.base import (
     ResolutionStrategy,
     check_fill,
+    grid_into,
     interpolation_mode,
     pad_centred,
     resize,
-    split_grid,
+    view_into,
 )
 from mmfw.resolution.layout import ImageLayout, TokenMap
 
@@ -114,7 +115,9 @@ class AnyRes(ResolutionStrategy):
         rows, cols = layout.grid
         canvas_w, canvas_h = cols * self.crop_size, rows * self.crop_size
         new_w, new_h = fit_inside(width, height, canvas_w, canvas_h)
+        # Preallocated output: every view is written once, by its only CHW copy.
+        views = torch.empty((1 + rows * cols, 3, self.crop_size, self.crop_size), dtype=torch.uint8)
         fitted = resize(pixels, (new_h, new_w), self.mode)
-        crops = split_grid(pad_centred(fitted, (canvas_h, canvas_w), self.fill), rows, cols)
-        base = resize(pixels, (self.crop_size, self.crop_size), self.mode)
-        return torch.cat([base.unsqueeze(0), crops])
+        grid_into(views[1:], pad_centred(fitted, (canvas_h, canvas_w), self.fill), rows, cols)
+        view_into(views[0], resize(pixels, (self.crop_size, self.crop_size), self.mode))
+        return views

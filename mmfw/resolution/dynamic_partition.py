@@ -9,10 +9,11 @@ import torch
 from mmfw.resolution.base import (
     ResolutionStrategy,
     check_fill,
+    grid_into,
     interpolation_mode,
     pad_centred,
     resize,
-    split_grid,
+    view_into,
 )
 from mmfw.resolution.layout import ImageLayout, Separator, TokenMap
 
@@ -124,8 +125,13 @@ class DynamicPartition(ResolutionStrategy):
             (rows * self.crop_size, cols * self.crop_size),
             self.fill,
         )
-        crops = split_grid(canvas, rows, cols)
-        if not self.global_view:
-            return crops
-        glob = resize(canvas, (self.crop_size, self.crop_size), self.global_mode).unsqueeze(0)
-        return torch.cat([glob, crops])
+        # Preallocated output: every view is written once, by its only CHW copy.
+        views = torch.empty(
+            (layout.num_views, 3, self.crop_size, self.crop_size), dtype=torch.uint8
+        )
+        first = 1 if self.global_view else 0
+        grid_into(views[first:], canvas, rows, cols)
+        if self.global_view:
+            size = (self.crop_size, self.crop_size)
+            view_into(views[0], resize(canvas, size, self.global_mode))
+        return views

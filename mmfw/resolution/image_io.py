@@ -31,9 +31,9 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
 
 
 def pil_to_uint8(image: Image.Image) -> torch.Tensor:
-    """(3, H, W) uint8 tensor of an RGB PIL image."""
-    arr = np.asarray(image, dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    """(3, H, W) uint8 tensor of an RGB PIL image, stored channels-last (H, W, 3 in memory, as
+    decode_jpeg returns it): one copy out of PIL, no transposition."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)
 
 
 def load_image(path: str | Path) -> Image.Image | torch.Tensor:
