@@ -10,7 +10,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from mmfw.resolution.image_io import pil_to_uint8, to_rgb
+from mmfw.resolution.image_io import ReducedImage, pil_to_uint8, to_rgb
 from mmfw.resolution.layout import ImageLayout
 
 INTERPOLATIONS = {
@@ -102,18 +102,26 @@ class ResolutionStrategy(ABC):
     needs_separator: bool = False
 
     def __call__(
-        self, image: Image.Image | torch.Tensor, *, images_in_sample: int = 1, **options
+        self,
+        image: Image.Image | torch.Tensor | ReducedImage,
+        *,
+        images_in_sample: int = 1,
+        **options,
     ) -> tuple[torch.Tensor, ImageLayout]:
-        """Views and layout of a PIL image (any mode) or an RGB uint8 (3, H, W) tensor.
+        """Views and layout of a PIL image (any mode), an RGB uint8 (3, H, W) tensor, or a
+        JPEG decoded at reduced scale (layout from its full size, views from its pixels).
 
         ``options`` are the batch-level choices of :meth:`batch_options` (training only).
         """
+        size = None
+        if isinstance(image, ReducedImage):
+            image, size = image
         pixels = image if isinstance(image, torch.Tensor) else pil_to_uint8(to_rgb(image))
         if pixels.dtype != torch.uint8 or pixels.ndim != 3 or pixels.shape[0] != 3:
             raise ValueError(
                 f"expected an RGB uint8 (3, H, W) tensor, got {pixels.dtype} {tuple(pixels.shape)}"
             )
-        height, width = pixels.shape[-2:]
+        width, height = size or (pixels.shape[-1], pixels.shape[-2])
         layout = self.layout(width, height, images_in_sample=images_in_sample, **options)
         views = self.render(pixels, layout, **options)
         expected = (layout.num_views, 3, *layout.view_hw)
@@ -122,6 +130,14 @@ class ResolutionStrategy(ABC):
                 f"{type(self).__name__} rendered {tuple(views.shape)}, layout says {expected}"
             )
         return views, layout
+
+    def source_size(self, width: int, height: int) -> tuple[int, int]:
+        """The smallest (width, height) that :meth:`render` resamples a ``width`` x ``height``
+        image from without upscaling: a JPEG may be decoded at a DCT scale down to this size
+        (see ``image_io.load_image``). Default: the full size (no reduced decode); a strategy
+        overrides it only when its render reads the pixels through resizes alone, to sizes
+        that do not depend on :meth:`batch_options`."""
+        return width, height
 
     def batch_options(self, rng) -> dict:
         """Choices shared by every image of one training batch (e.g. a random size); the

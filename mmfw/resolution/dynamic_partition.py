@@ -60,6 +60,9 @@ class DynamicPartition(ResolutionStrategy):
       fill: RGB padding colour (IXC: white).
       interpolation: resize of the image before cropping (IXC: bilinear).
       global_interpolation: resize of the padded image to the global view (IXC: bicubic).
+      reduced_decode: decode a JPEG at a DCT scale (1/2, 1/4, 1/8) when that still covers the
+        resized image (no upscaling); the views then differ from a full decode by a few
+        levels. false: always decode at full scale.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class DynamicPartition(ResolutionStrategy):
         fill: list[int] | tuple[int, int, int] = (255, 255, 255),
         interpolation: str = "bilinear",
         global_interpolation: str = "bicubic",
+        reduced_decode: bool = True,
     ) -> None:
         if max_crops < 1:
             raise ValueError(f"resolution.max_crops={max_crops} must be at least 1")
@@ -92,6 +96,7 @@ class DynamicPartition(ResolutionStrategy):
         )
         self.needs_newline = self.newline
         self.needs_separator = self.separator
+        self.reduced_decode = bool(reduced_decode)
 
     def layout(
         self, width: int, height: int, *, images_in_sample: int = 1, **options
@@ -116,6 +121,13 @@ class DynamicPartition(ResolutionStrategy):
             parts=parts,
             grid=(rows, cols),
         )
+
+    def source_size(self, width: int, height: int) -> tuple[int, int]:
+        """The resized image (the global view is taken from it, not from the source)."""
+        if not self.reduced_decode:
+            return width, height
+        new_w, new_h, _, _ = hd_geometry(width, height, self.crop_size, self.max_crops)
+        return new_w, new_h
 
     def render(self, pixels: torch.Tensor, layout: ImageLayout, **options) -> torch.Tensor:
         width, height = layout.image_size

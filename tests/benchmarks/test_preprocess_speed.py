@@ -117,7 +117,7 @@ def test_hd25_on_a_4k_jpeg(tmp_path):
     pinpoints = [[336 * rows, 336 * cols]]
     compare(
         f"hd25, 3840x2160 JPEG -> {views.shape[0]} views",
-        lambda: strategy(load_image(path)),
+        lambda: strategy(load_image(path, strategy.source_size)),
         baselines(path, pinpoints, views.shape[0]),
         decoders(path),
     )
@@ -125,7 +125,7 @@ def test_hd25_on_a_4k_jpeg(tmp_path):
     std = torch.tensor(CLIP["image_std"]).view(1, 3, 1, 1)
     compare(
         "hd25 incl. float normalisation (what the model does on its device)",
-        lambda: (strategy(load_image(path))[0].float() / 255 - mean) / std,
+        lambda: (strategy(load_image(path, strategy.source_size))[0].float() / 255 - mean) / std,
         {},
     )
 
@@ -137,7 +137,13 @@ def test_anyres_on_a_1080p_jpeg(tmp_path):
     views, _ = strategy(load_image(path))
     compare(
         f"anyres, 1920x1080 JPEG -> {views.shape[0]} views",
-        lambda: strategy(load_image(path)),
+        lambda: strategy(load_image(path, strategy.source_size)),
         baselines(path, pinpoints, views.shape[0]),
+        decoders(path),
+    )
+    compare(
+        "anyres with a full-scale decode (views identical to transformers')",
+        lambda: strategy(load_image(path)),
+        {},
         decoders(path),
     )
