@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from mmfw.data.formats.llava_json import VIDEO_PLACEHOLDER, Record, RecordError
 from mmfw.data.templates.base import IMAGE_PLACEHOLDER, ChatTemplate, Segment, Turn
 from mmfw.resolution.base import ResolutionStrategy
-from mmfw.resolution.image_io import load_image, to_rgb
+from mmfw.resolution.image_io import ReducedImage, SourceSize, load_image, to_rgb
 from mmfw.resolution.layout import FeatureGrid, ImageLayout, TokenMap, count_image_tokens
 
 IGNORE = -100
@@ -85,8 +85,13 @@ class SampleProcessor:
     # -- images --------------------------------------------------------------------------------
 
     @staticmethod
-    def open_images(paths: list, root: Path) -> list[Image.Image | torch.Tensor]:
-        """Decode a record's images: paths relative to ``root``, or encoded bytes (a TSV)."""
+    def open_images(
+        paths: list, root: Path, need: SourceSize | None = None
+    ) -> list[Image.Image | torch.Tensor | ReducedImage]:
+        """Decode a record's images: paths relative to ``root``, or encoded bytes (a TSV).
+
+        ``need`` is the strategy's ``source_size``: JPEG files may then be decoded at a
+        reduced DCT scale that still covers it."""
         images = []
         for rel in paths:
             if isinstance(rel, bytes):
@@ -101,7 +106,7 @@ class SampleProcessor:
                 continue
             path = root / rel
             try:
-                images.append(load_image(path))
+                images.append(load_image(path, need))
             except FileNotFoundError as e:
                 raise RecordError("missing_image", f"image {path} does not exist") from e
             except (UnidentifiedImageError, OSError) as e:
@@ -199,7 +204,7 @@ class SampleProcessor:
                 for t in turns
             ]
         else:
-            images = self.open_images(record.images, image_root)
+            images = self.open_images(record.images, image_root, self.strategy.source_size)
         pixels, layouts = self.views(images, **options)
         try:
             segments = self.template.render(turns)

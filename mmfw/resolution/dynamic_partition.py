@@ -9,10 +9,11 @@ import torch
 from mmfw.resolution.base import (
     ResolutionStrategy,
     check_fill,
+    grid_into,
     interpolation_mode,
     pad_centred,
     resize,
-    split_grid,
+    view_into,
 )
 from mmfw.resolution.layout import ImageLayout, Separator, TokenMap
 
@@ -59,6 +60,9 @@ class DynamicPartition(ResolutionStrategy):
       fill: RGB padding colour (IXC: white).
       interpolation: resize of the image before cropping (IXC: bilinear).
       global_interpolation: resize of the padded image to the global view (IXC: bicubic).
+      reduced_decode: decode a JPEG at a DCT scale (1/2, 1/4, 1/8) when that still covers the
+        resized image (no upscaling); the views then differ from a full decode by a few
+        levels. false: always decode at full scale.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class DynamicPartition(ResolutionStrategy):
         fill: list[int] | tuple[int, int, int] = (255, 255, 255),
         interpolation: str = "bilinear",
         global_interpolation: str = "bicubic",
+        reduced_decode: bool = True,
     ) -> None:
         if max_crops < 1:
             raise ValueError(f"resolution.max_crops={max_crops} must be at least 1")
@@ -91,6 +96,7 @@ class DynamicPartition(ResolutionStrategy):
         )
         self.needs_newline = self.newline
         self.needs_separator = self.separator
+        self.reduced_decode = bool(reduced_decode)
 
     def layout(
         self, width: int, height: int, *, images_in_sample: int = 1, **options
@@ -116,6 +122,13 @@ class DynamicPartition(ResolutionStrategy):
             grid=(rows, cols),
         )
 
+    def source_size(self, width: int, height: int) -> tuple[int, int]:
+        """The resized image (the global view is taken from it, not from the source)."""
+        if not self.reduced_decode:
+            return width, height
+        new_w, new_h, _, _ = hd_geometry(width, height, self.crop_size, self.max_crops)
+        return new_w, new_h
+
     def render(self, pixels: torch.Tensor, layout: ImageLayout, **options) -> torch.Tensor:
         width, height = layout.image_size
         new_w, new_h, rows, cols = hd_geometry(width, height, self.crop_size, self.max_crops)
@@ -124,8 +137,13 @@ class DynamicPartition(ResolutionStrategy):
             (rows * self.crop_size, cols * self.crop_size),
             self.fill,
         )
-        crops = split_grid(canvas, rows, cols)
-        if not self.global_view:
-            return crops
-        glob = resize(canvas, (self.crop_size, self.crop_size), self.global_mode).unsqueeze(0)
-        return torch.cat([glob, crops])
+        # Preallocated output: every view is written once, by its only CHW copy.
+        views = torch.empty(
+            (layout.num_views, 3, self.crop_size, self.crop_size), dtype=torch.uint8
+        )
+        first = 1 if self.global_view else 0
+        grid_into(views[first:], canvas, rows, cols)
+        if self.global_view:
+            size = (self.crop_size, self.crop_size)
+            view_into(views[0], resize(canvas, size, self.global_mode))
+        return views

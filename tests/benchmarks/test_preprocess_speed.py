@@ -1,7 +1,9 @@
 """Preprocessing throughput: decode → views tensor, mmfw vs transformers' image processors.
 
-Run with ``make bench``. Prints images/s and ratios measured in the same run; asserts only
-that both sides produced the same number of views (the same job).
+Run with ``make bench``. Prints images/s and ratios measured in the same run: against
+transformers, and against the bare JPEG decode (the floor: "mmfw / decode" is mmfw's time per
+image as a multiple of decoding alone). Asserts only that both sides produced the same number
+of views (the same job).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.io import ImageReadMode, decode_jpeg
 from transformers import LlavaNextImageProcessor
 from transformers.models.llava_next.image_processing_pil_llava_next import (
     LlavaNextImageProcessorPil,
@@ -46,12 +49,32 @@ def rate(fn, seconds: float = 4.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def compare(name: str, mmfw_fn, baselines: dict) -> None:
+def compare(name: str, mmfw_fn, baselines: dict, decoders: dict | None = None) -> None:
     ours = rate(mmfw_fn)
     print(f"\n[{name}] mmfw: {ours:.2f} images/s")
     for label, fn in baselines.items():
         theirs = rate(fn)
         print(f"[{name}] {label}: {theirs:.2f} images/s -> mmfw is {ours / theirs:.2f}x")
+    for label, fn in (decoders or {}).items():
+        floor = rate(fn)
+        print(f"[{name}] {label}: {floor:.2f} images/s -> mmfw / decode = {floor / ours:.2f}x")
+
+
+def decoders(path) -> dict:
+    """Bare decodes of the file to RGB uint8, nothing else: the floor for mmfw's time."""
+
+    def torchvision_decode():
+        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+        return decode_jpeg(data, mode=ImageReadMode.RGB)
+
+    def pil_decode():
+        with Image.open(path) as img:
+            return img.convert("RGB")
+
+    return {
+        "bare decode, torchvision decode_jpeg (load_image's decoder)": torchvision_decode,
+        "bare decode, PIL": pil_decode,
+    }
 
 
 def hf_processor(cls, pinpoints):
@@ -94,14 +117,15 @@ def test_hd25_on_a_4k_jpeg(tmp_path):
     pinpoints = [[336 * rows, 336 * cols]]
     compare(
         f"hd25, 3840x2160 JPEG -> {views.shape[0]} views",
-        lambda: strategy(load_image(path)),
+        lambda: strategy(load_image(path, strategy.source_size)),
         baselines(path, pinpoints, views.shape[0]),
+        decoders(path),
     )
     mean = torch.tensor(CLIP["image_mean"]).view(1, 3, 1, 1)
     std = torch.tensor(CLIP["image_std"]).view(1, 3, 1, 1)
     compare(
         "hd25 incl. float normalisation (what the model does on its device)",
-        lambda: (strategy(load_image(path))[0].float() / 255 - mean) / std,
+        lambda: (strategy(load_image(path, strategy.source_size))[0].float() / 255 - mean) / std,
         {},
     )
 
@@ -113,6 +137,13 @@ def test_anyres_on_a_1080p_jpeg(tmp_path):
     views, _ = strategy(load_image(path))
     compare(
         f"anyres, 1920x1080 JPEG -> {views.shape[0]} views",
-        lambda: strategy(load_image(path)),
+        lambda: strategy(load_image(path, strategy.source_size)),
         baselines(path, pinpoints, views.shape[0]),
+        decoders(path),
+    )
+    compare(
+        "anyres with a full-scale decode (views identical to transformers')",
+        lambda: strategy(load_image(path)),
+        {},
+        decoders(path),
     )
