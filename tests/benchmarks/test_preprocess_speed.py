@@ -8,6 +8,7 @@ of views (the same job).
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import numpy as np
@@ -39,9 +40,8 @@ def photo(path, w, h):
     return path
 
 
-def rate(fn, seconds: float = 4.0) -> float:
-    """Images per second of ``fn`` (one image per call), after a warm-up call."""
-    fn()
+def rate(fn, seconds: float) -> float:
+    """Images per second of ``fn`` (one image per call) over about ``seconds``."""
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         fn()
@@ -49,14 +49,27 @@ def rate(fn, seconds: float = 4.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def rates(fns: dict, rounds: int = 5, seconds: float = 0.8) -> dict:
+    """The median over ``rounds`` of each function's rate, the functions taking turns within
+    every round, so that a busy spell on this shared machine hits all sides alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    seen: dict = {label: [] for label in fns}
+    for _ in range(rounds):
+        for label, fn in fns.items():
+            seen[label].append(rate(fn, seconds))
+    return {label: statistics.median(r) for label, r in seen.items()}
+
+
 def compare(name: str, mmfw_fn, baselines: dict, decoders: dict | None = None) -> None:
-    ours = rate(mmfw_fn)
+    measured = rates({"mmfw": mmfw_fn, **baselines, **(decoders or {})})
+    ours = measured["mmfw"]
     print(f"\n[{name}] mmfw: {ours:.2f} images/s")
-    for label, fn in baselines.items():
-        theirs = rate(fn)
+    for label in baselines:
+        theirs = measured[label]
         print(f"[{name}] {label}: {theirs:.2f} images/s -> mmfw is {ours / theirs:.2f}x")
-    for label, fn in (decoders or {}).items():
-        floor = rate(fn)
+    for label in decoders or {}:
+        floor = measured[label]
         print(f"[{name}] {label}: {floor:.2f} images/s -> mmfw / decode = {floor / ours:.2f}x")
 
 

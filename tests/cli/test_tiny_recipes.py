@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from mmfw.config import CONF_DIR
 from tests.conftest import SMALL_TASK, run_cli
 
 TWINS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("tiny_*.yaml"))
 
 
+@pytest.mark.slow  # ~60 s: the default suite stays near its budget; make test-full runs it
 def test_every_tiny_recipe_trains(tmp_path):
     assert {
         "tiny_llava15_7b",

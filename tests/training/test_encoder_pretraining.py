@@ -40,6 +40,7 @@ def test_view_labels_follow_the_objects():
     assert (low["surface"] == IGNORE).any() and not (low["surface"] >= 2).any()
 
 
+@pytest.mark.slow  # ~26 s; make demo runs the same pretraining, make test-full this test
 def test_pretraining_learns_caches_and_loads(tmp_path):
     recipe = ScenePretraining(steps=150, batch_size=32, lr=3e-3, scales=[1.0], objects=[1, 2],
                               clutter=[0, 1], cache_dir=str(tmp_path))  # fmt: skip
