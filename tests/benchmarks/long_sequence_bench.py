@@ -11,7 +11,6 @@ storages counted once) and the process's peak RSS. Writes one JSON line per rank
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 import time
@@ -24,7 +23,7 @@ import mmfw
 from mmfw.build import build_model
 from mmfw.models.context_parallel import ContextParallel, use_context_parallel
 from mmfw.models.encoder_balance import EncoderBalance
-from tests.training.context_parallel_worker import IMAGE_ID, VOCAB, packed_batch
+from tests.training.context_parallel_worker import IMAGE_ID, VOCAB, init_ranks, packed_batch
 
 HEAVY_ENCODER = [
     "encoder.config.hidden_size=384",
@@ -36,10 +35,7 @@ HEAVY_ENCODER = [
 
 
 def main(out: str, mode: str, length: int, steps: int) -> None:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        dist.init_process_group("gloo")
-    rank = dist.get_rank() if world > 1 else 0
+    world, rank = init_ranks()
     cfg = mmfw.compose(
         [
             "experiment=tiny_llava_next_7b",

@@ -22,6 +22,14 @@ from mmfw.resolution.layout import count_image_tokens
 IMAGE_ID, VOCAB = 5, 160
 
 
+def init_ranks() -> tuple[int, int]:
+    """(world size, rank) of this process; under torchrun a gloo group is started."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        dist.init_process_group("gloo")
+    return world, dist.get_rank() if world > 1 else 0
+
+
 def packed_batch(model, strategy, rows: int, length: int, seed: int, max_images: int = 2) -> dict:
     """``rows`` rows of ``length`` tokens, each packing samples of text and 0-``max_images``
     images."""
@@ -77,10 +85,7 @@ def main(out: str, length: int, reduction: str, checkpointing: bool, attn: str, 
     """``mode``: cp (2 ranks split one batch), cp+balance (and share its views), dp+balance
     (2 replicas, one of them text-only, share their views). One process computes
     the same loss (for dp: the mean of the two replicas' losses) unsplit."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        dist.init_process_group("gloo")
-    rank = dist.get_rank() if world > 1 else 0
+    world, rank = init_ranks()
     cfg = mmfw.compose(
         [
             "experiment=tiny_llava_next_7b",
