@@ -30,6 +30,7 @@ from filelock import FileLock
 from hydra.utils import get_class
 
 from mmfw.data.synthetic.scenes import COLOUR_NAMES, IGNORE, SHAPES, SURFACES, cut_view, draw_scene
+from mmfw.models.encoders.hf_vision import drop_position_embedding
 
 log = logging.getLogger(__name__)
 
@@ -112,24 +113,37 @@ class ScenePretraining:
 
     # -- the cache ------------------------------------------------------------------------------
 
-    def folder(self, model_class: str, config: dict, image_mean, image_std) -> Path:
+    def folder(
+        self, model_class: str, config: dict, image_mean, image_std,
+        position_embedding: bool = True,
+    ) -> Path:  # fmt: skip
         """Where the tower for ``model_class(config)`` pretrained by this recipe lives."""
+        # Only a tower without position embeddings adds the key: existing caches keep their hash.
+        placeless = {} if position_embedding else {"position_embedding": False}
         key = json.dumps(
             {"version": VERSION, "model_class": model_class, "config": config,
-             "image_mean": list(image_mean), "image_std": list(image_std), **self.recipe},
+             "image_mean": list(image_mean), "image_std": list(image_std), **self.recipe,
+             **placeless},
             sort_keys=True,
         )  # fmt: skip
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
         return self.cache_dir / "encoders" / f"{model_class.rsplit('.', 1)[-1]}-{digest}"
 
     def __call__(
-        self, model_class: str, config: dict, image_mean: list[float], image_std: list[float]
-    ) -> str:
+        self, model_class: str, config: dict, image_mean: list[float], image_std: list[float],
+        position_embedding: bool = True,
+    ) -> str:  # fmt: skip
         """The folder of ``model_class(config)`` pretrained on views normalised with
-        ``image_mean`` / ``image_std``; trained first if it is not in the cache (one process
-        trains, others wait for it: DDP ranks and parallel sweeps share one result)."""
+        ``image_mean`` / ``image_std`` (``position_embedding=False``: with the tower's position
+        embeddings held at zero); trained first if it is not in the cache (one process trains,
+        others wait for it: DDP ranks and parallel sweeps share one result)."""
+        if not position_embedding and "position" in self.recipe["heads"]:
+            raise ValueError(
+                "encoder.position_embedding=false leaves the patch tokens no way to learn their "
+                "row and column: drop 'position' from encoder.pretrained.heads"
+            )
         image_mean, image_std = [float(v) for v in image_mean], [float(v) for v in image_std]
-        target = self.folder(model_class, config, image_mean, image_std)
+        target = self.folder(model_class, config, image_mean, image_std, position_embedding)
         if (target / "pretraining.json").exists():
             return str(target)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +152,7 @@ class ScenePretraining:
                 return str(target)
             tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
             try:
-                self.run(model_class, config, image_mean, image_std, tmp)
+                self.run(model_class, config, image_mean, image_std, tmp, position_embedding)
                 os.rename(tmp, target)
             finally:
                 if tmp.exists():
@@ -176,7 +190,7 @@ class ScenePretraining:
 
     def run(
         self, model_class: str, config: dict, image_mean: list[float], image_std: list[float],
-        out: Path,
+        out: Path, position_embedding: bool = True,
     ) -> dict:  # fmt: skip
         """Train the tower, save it with ``save_pretrained`` to ``out`` with
         ``pretraining.json`` (the recipe, time and per-head accuracy on held-out views)."""
@@ -184,6 +198,8 @@ class ScenePretraining:
         cls = get_class(model_class)
         torch.manual_seed(r["seed"])
         model = cls._from_config(cls.config_class(**config), attn_implementation="sdpa")
+        if not position_embedding:
+            drop_position_embedding(model)
         view, patch = int(model.config.image_size), int(model.config.patch_size)
         if view % patch:
             raise ValueError(f"encoder image_size {view} is not a multiple of patch_size {patch}")
@@ -194,7 +210,7 @@ class ScenePretraining:
         )
         mean = torch.tensor(image_mean).view(1, 3, 1, 1)
         std = torch.tensor(image_std).view(1, 3, 1, 1)
-        params = [*model.parameters(), *heads.parameters()]
+        params = [p for p in [*model.parameters(), *heads.parameters()] if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=r["lr"], betas=(0.9, 0.98),
                                 weight_decay=r["weight_decay"])  # fmt: skip
         warmup = max(1, r["steps"] // 20)
@@ -237,6 +253,7 @@ class ScenePretraining:
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(str(out))
         record = {"model_class": model_class, "config": config, "recipe": r,
+                  "position_embedding": position_embedding,
                   "version": VERSION, "seconds": round(seconds, 1),
                   "held_out_accuracy": accuracy}  # fmt: skip
         (out / "pretraining.json").write_text(json.dumps(record, indent=2))

@@ -137,6 +137,26 @@ def test_quarter_colour_asks_the_colour_in_the_named_quarter(tmp_path):
         assert len(drawn) and (drawn == COLOURS[answer]).all()  # one square, the answer's colour
 
 
+def test_aspect_answers_the_shape_of_the_whole_image(tmp_path):
+    sizes = [[96, 32], [64, 32], [64, 64], [32, 64], [32, 96], [40, 36]]
+    gen = MagnifierGenerator(num_train=12, num_val=4, num_test=40, attribute="aspect",
+                             sizes=sizes, num_options=5)  # fmt: skip
+    assert gen.answers == ["very wide", "wide", "square", "tall", "very tall"]
+    gen.generate(tmp_path)
+    expected = {(96, 32): "very wide", (64, 32): "wide", (64, 64): "square", (40, 36): "square",
+                (32, 64): "tall", (32, 96): "very tall"}  # fmt: skip
+    records = json.loads((tmp_path / "test_open.json").read_text())
+    for raw in records:
+        size = Image.open(tmp_path / raw["image"]).size
+        assert raw["conversations"][1]["value"] == expected[size]
+    assert len({r["conversations"][1]["value"] for r in records}) == 5
+    # Only the classes the sizes hold are answers; one class is no question.
+    assert MagnifierGenerator(attribute="aspect", sizes=[[64, 32], [32, 64]],
+                              num_options=2).answers == ["wide", "tall"]  # fmt: skip
+    with pytest.raises(ValueError, match="two aspect classes"):
+        MagnifierGenerator(attribute="aspect", sizes=[[64, 32], [96, 48]])
+
+
 def test_long_answers_and_the_format_prompt(tmp_path):
     prompt = "Answer the question using a single word or phrase."
     gen = MagnifierGenerator(

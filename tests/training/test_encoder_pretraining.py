@@ -89,3 +89,37 @@ def test_bad_recipe_names_the_key():
     with pytest.raises(ValueError, match="object_size"):
         ScenePretraining(object_size=[9, 3])
     assert len(SURFACES) == 6
+
+
+def test_a_tower_without_position_embeddings_stays_placeless(tmp_path):
+    """encoder.position_embedding=false: pretrained and used with the table held at zero, so a
+    patch token says what it shows, not where; a row/column head is refused."""
+    recipe = ScenePretraining(steps=3, batch_size=4, scales=[1.0], cache_dir=str(tmp_path),
+                              heads=["colour", "shape", "surface"])  # fmt: skip
+    with pytest.raises(ValueError, match="drop 'position'"):
+        ScenePretraining(steps=1, batch_size=1, cache_dir=str(tmp_path))(
+            CLIP, TOWER, MEAN, STD, position_embedding=False
+        )
+    placed = recipe.folder(CLIP, TOWER, MEAN, STD)
+    assert recipe.folder(CLIP, TOWER, MEAN, STD, position_embedding=True) == placed
+    assert recipe.folder(CLIP, TOWER, MEAN, STD, position_embedding=False) != placed
+
+    cfg = mmfw.compose(["experiment=tiny_llava", "encoder=tiny_vit_scenes_unplaced",
+                        *(f"encoder.config.{k}={v}" for k, v in TOWER.items()),
+                        "encoder.pretrained.steps=3", "encoder.pretrained.batch_size=4",
+                        f"encoder.image_mean={MEAN}", f"encoder.image_std={STD}",
+                        f"paths.cache={tmp_path}"])  # fmt: skip
+    encoder = instantiate(cfg.encoder)
+    table = encoder.model.embeddings.position_embedding.weight
+    assert not table.any() and not table.requires_grad
+    assert "model.embeddings.position_embedding.weight" in encoder.unused_parameters()
+    record = json.loads(next((tmp_path / "encoders").glob("*/pretraining.json")).read_text())
+    assert record["position_embedding"] is False and "row" not in record["held_out_accuracy"]
+    # Same patch content at two places in the view: the same token (a placed tower differs).
+    x = torch.full((1, 3, 32, 32), 0.5)
+    x[..., 0:8, 0:8] = 1.0
+    y = torch.full((1, 3, 32, 32), 0.5)
+    y[..., 16:24, 8:16] = 1.0
+    fx, fy = encoder.encode(x)[0], encoder.encode(y)[0]
+    assert torch.allclose(fx[0], fy[2 * 4 + 1], atol=1e-5)
+    assert torch.allclose(fx[5], fy[0], atol=1e-5)  # two background patches

@@ -30,13 +30,16 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 SHAPES = ("square", "circle", "triangle", "cross")
 PATTERNS = ("horizontal stripes", "vertical stripes", "checkerboard", "diagonal stripes")
 QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
-ATTRIBUTES = ("colour", "shape", "pattern", "position", "quarter_colour")
+# Aspect classes of the whole image (width / height): >= 2.5, >= 1.5, between, <= 2/3, <= 0.4.
+ASPECTS = ("very wide", "wide", "square", "tall", "very tall")
+ATTRIBUTES = ("colour", "shape", "pattern", "position", "quarter_colour", "aspect")
 QUESTIONS = {
     "colour": "What colour is the small object?",
     "shape": "What shape is the small object?",
     "pattern": "What pattern is on the small square?",
     "position": "In which quarter of the image is the small object?",
     "quarter_colour": "What colour is the small object in the {} quarter?",
+    "aspect": "Is the image wide, tall or square?",
 }
 # A conversational reply around the short answer (LLaVA-1.5's long-form vs short-answer data).
 LONG_ANSWERS = {
@@ -45,6 +48,7 @@ LONG_ANSWERS = {
     "pattern": "The small square in the picture has {}.",
     "position": "The small object is in the {} of the picture.",
     "quarter_colour": "The small object there is {}.",
+    "aspect": "The image is {}.",
 }
 SPLITS = ("train", "val", "test")
 QUARTERED = ("position", "quarter_colour")  # attributes that place objects in quarters
@@ -63,7 +67,10 @@ class MagnifierGenerator:
         equal means) does not; position (which quarter holds the object) needs the 2-D layout
         of the image tokens; quarter_colour puts one small square of a different colour in
         every quarter and asks the colour of the one in a named quarter (every region of the
-        image must survive the connector, with its place).
+        image must survive the connector, with its place); aspect asks the shape of the whole
+        image (very wide >= 2.5:1, wide >= 1.5:1, square, tall, very tall; the answers are the
+        classes ``sizes`` holds): the crop grid itself, which a flattened token map of unknown
+        row width does not show.
       colours: colour names to draw the target from (also the answers for ``colour``).
       shapes: target shapes (answers for ``shape``; ``pattern`` always uses squares).
       clutter: number of large, muted distractor shapes.
@@ -133,13 +140,18 @@ class MagnifierGenerator:
                 f"synthetic.object_size={object_size} must fit the smallest canvas side "
                 f"(half of it for attribute={'|'.join(QUARTERED)})"
             )
+        if attribute == "aspect" and len({aspect_of(*wh) for wh in sides}) < 2:
+            raise ValueError(
+                "synthetic.attribute=aspect needs synthetic.sizes of at least two aspect classes "
+                f"({', '.join(ASPECTS)}), e.g. [[64, 32], [32, 64]]"
+            )
         if attribute == "quarter_colour" and len(set(colours)) < len(QUADRANTS):
             raise ValueError("synthetic.colours needs 4 colours for attribute=quarter_colour")
         if not 0.0 <= long_answer_fraction <= 1.0:
             raise ValueError(
                 f"synthetic.long_answer_fraction={long_answer_fraction} is not in [0, 1]"
             )
-        answers = self._answers_for(attribute, list(colours), list(shapes))
+        answers = self._answers_for(attribute, list(colours), list(shapes), sides)
         if not 2 <= num_options <= min(len(answers), len(LETTERS)):
             raise ValueError(
                 f"synthetic.num_options={num_options} needs 2..{min(len(answers), len(LETTERS))} "
@@ -171,13 +183,17 @@ class MagnifierGenerator:
         self.answers = answers
 
     @staticmethod
-    def _answers_for(attribute: str, colours: list[str], shapes: list[str]) -> list[str]:
+    def _answers_for(
+        attribute: str, colours: list[str], shapes: list[str], sides: list[tuple[int, ...]]
+    ) -> list[str]:
+        present = {aspect_of(*wh) for wh in sides}
         return {
             "colour": colours,
             "shape": shapes,
             "pattern": list(PATTERNS),
             "position": list(QUADRANTS),
             "quarter_colour": colours,
+            "aspect": [a for a in ASPECTS if a in present],
         }[attribute]
 
     # 2: sizes, position, long answers, format prompt, distractors and test_open.json
@@ -231,6 +247,9 @@ class MagnifierGenerator:
                 self._paste(_quarter(img, where), np.ones((size, size), bool), value, rng)
             target = int(rng.integers(len(QUADRANTS)))
             answer, question = names[target], question.format(QUADRANTS[target])
+        elif p["attribute"] == "aspect":
+            self._paste(img, np.ones((size, size), bool), colour, rng)
+            answer = aspect_of(width, height)
         else:
             shape = p["shapes"][rng.integers(len(p["shapes"]))]
             self._paste(img, shape_mask(shape, size), colour, rng)
@@ -347,6 +366,20 @@ class MagnifierGenerator:
             "chance": self.chance,
         }
         (out / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def aspect_of(width: int, height: int) -> str:
+    """The aspect class (``ASPECTS``) of a width x height image."""
+    ratio = width / height
+    if ratio >= 2.5:
+        return "very wide"
+    if ratio >= 1.5:
+        return "wide"
+    if ratio <= 0.4:
+        return "very tall"
+    if ratio <= 2 / 3:
+        return "tall"
+    return "square"
 
 
 def _quarter(img: np.ndarray, name: str) -> np.ndarray:

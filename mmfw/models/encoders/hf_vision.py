@@ -38,6 +38,11 @@ class HFVisionEncoder(VisionEncoder):
       attn_implementation: sdpa | eager | flash_attention_2 (follows the trainer; sdpa where
         flash-attn cannot run).
       dtype: float32 | bfloat16 | float16.
+      position_embedding: false zeroes the tower's position embeddings and keeps them frozen,
+        so a patch token carries what it shows but not where it sits (a toy control for the
+        layout studies: the LLM then learns a token's place only from its place in the
+        sequence, newline embeddings or a global view). A pretraining recipe trains the tower
+        that way too.
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class HFVisionEncoder(VisionEncoder):
         image_std: list[float],
         attn_implementation: str = "sdpa",
         dtype: str = "float32",
+        position_embedding: bool = True,
     ) -> None:
         super().__init__(image_mean=image_mean, image_std=image_std)
         cls = get_class(model_class)
@@ -65,7 +71,13 @@ class HFVisionEncoder(VisionEncoder):
             pretrained = (
                 None
                 if on_meta_device()
-                else pretrained(model_class, plain(config), list(image_mean), list(image_std))
+                else pretrained(
+                    model_class,
+                    plain(config),
+                    list(image_mean),
+                    list(image_std),
+                    **({} if position_embedding else {"position_embedding": False}),
+                )
             )
         if pretrained and on_meta_device():
             hf_config = cls.config_class.from_pretrained(pretrained, **plain(pretrained_overrides))
@@ -90,6 +102,9 @@ class HFVisionEncoder(VisionEncoder):
         self.image_size = int(cfg.image_size)
         tower = getattr(self.model, "vision_model", self.model)
         self.has_cls = hasattr(tower.embeddings, "class_embedding")
+        self.position_embedding = bool(position_embedding)
+        if not self.position_embedding:
+            drop_position_embedding(self.model)
         if drop_cls and not self.has_cls:
             raise ValueError(
                 f"encoder.drop_cls=true but {cls.__name__} has no CLS token: set encoder.drop_cls=false"
@@ -109,6 +124,9 @@ class HFVisionEncoder(VisionEncoder):
         first_unused = self.select_layer % (count + 1)
         unused = set()
         for name, _ in self.named_parameters():
+            if not self.position_embedding and ".embeddings.position_embedding." in name:
+                unused.add(name)  # held at zero: never trained
+                continue
             match = re.search(r"\.layers\.(\d+)\.", name)
             if (match and int(match.group(1)) >= first_unused) or ".post_layernorm." in name:
                 unused.add(name)
@@ -121,3 +139,18 @@ class HFVisionEncoder(VisionEncoder):
         )
         feats = out.hidden_states[self.select_layer]
         return feats[:, 1:] if (self.has_cls and self.drop_cls) else feats
+
+
+def drop_position_embedding(model: torch.nn.Module) -> None:
+    """Zero a transformers vision tower's position embeddings and freeze them (CLIP, SigLIP
+    and their kin keep them in ``embeddings.position_embedding``)."""
+    tower = getattr(model, "vision_model", model)
+    table = getattr(getattr(tower, "embeddings", None), "position_embedding", None)
+    if not isinstance(table, torch.nn.Embedding):
+        raise ValueError(
+            f"encoder.position_embedding=false: {type(model).__name__} keeps no "
+            "embeddings.position_embedding table to remove; set it true for this tower"
+        )
+    with torch.no_grad():
+        table.weight.zero_()
+    table.weight.requires_grad_(False)
