@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         v = group.get("vs_baseline", {}).get(metric)
         label = _label(group["key"])
         if v:
-            verdicts[label] = v["verdict"]
+            verdicts[label.lower()] = v["verdict"]  # Hydra's `false` is the report's False
             low, high = v["ci95"]
             cells = f"{v['delta']:+.1%} [{low:+.1%}, {high:+.1%}] | {v['p']:.4f} | {v['verdict']}"
         else:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         failed = 1
     for expect in args.expect:
         group, want = expect.rsplit("=", 1)
-        got = verdicts.get(group)
+        got = verdicts.get(group.lower())
         word = "REPRODUCED" if got == want else "NOT REPRODUCED"
         print(f"{word}: {group} against the baseline: {got} (the paper's direction: {want})")
     return failed

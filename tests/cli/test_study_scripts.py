@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,30 @@ def test_other_seeds_leave_the_committed_report_untouched(tmp_path):
         assert "\nseed: 5\n" in f"\n{config}"
     assert report["baseline_group"].startswith("data.seed=100")
     assert "baseline group: data.seed=100" in proc.stdout  # the headline printer ran
+
+
+def test_the_headline_matches_an_expected_verdict_whatever_the_case_of_a_boolean(tmp_path):
+    """Hydra's `false` in run.sh's --expect names the group the report keys as False."""
+    metric = "synthetic_magnifier/accuracy"
+
+    def group(value: bool, mean: float, verdict: dict | None) -> dict:
+        return {"key": {"resolution.global_view": value}, "n": 5, "mean": {metric: mean},
+                "std": {metric: 0.05}, "is_baseline": verdict is None,
+                "vs_baseline": {metric: verdict} if verdict else {}}  # fmt: skip
+
+    lower = {"delta": -0.3, "ci95": [-0.4, -0.2], "p": 0.001, "verdict": "lower"}
+    report = {"root": "..", "differing_keys": ["resolution.global_view", "seed"],
+              "baseline_group": "resolution.global_view=True",
+              "groups": [group(True, 0.9, None), group(False, 0.6, lower)],
+              "runs": [{"dir": "0", "status": "finished"}]}  # fmt: skip
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    script = REPO / "experiments" / "summary.py"
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), metric,
+         "--expect", "resolution.global_view=false=lower",
+         "--expect", "resolution.global_view=false=higher"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "\nREPRODUCED: resolution.global_view=false against the baseline: lower" in out
+    assert "NOT REPRODUCED: resolution.global_view=false against the baseline: lower (the " \
+        "paper's direction: higher)" in out  # fmt: skip
