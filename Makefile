@@ -31,8 +31,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: setup  ## the ixc_hd_resolution study: HD-1/4/9 x 5 seeds of a tiny IXC-style model, evaluated, reported
-	HF_HUB_OFFLINE=1 bash experiments/ixc_hd_resolution/run.sh
+# The demo is the ixc_hd_resolution study at 3 of its 5 seeds (its verdict holds at 3); the
+# committed 5-seed report is `make study STUDY=ixc_hd_resolution`. SEEDS=... picks others.
+demo: setup  ## the ixc_hd_resolution study: HD-1/4/9 x 3 seeds of a tiny IXC-style model, evaluated, reported
+	HF_HUB_OFFLINE=1 SEEDS=$${SEEDS:-0,1,2} bash experiments/ixc_hd_resolution/run.sh
 
 # The studies in the order `make study STUDY=all` runs them (the demo's first).
 STUDIES := ixc_hd_resolution ixc_newline ixc_global_view ixc_token_merge \
